@@ -1,0 +1,130 @@
+"""Settings, read once from the environment (or `.env`) when the process starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class ConfigError(Exception):
+    """The settings cannot run a bot; the message says every setting to fix."""
+
+
+class SlackMode(Enum):
+    """How the bot talks to Slack, decided by which credentials are present."""
+
+    OFF = "off"
+    HTTP = "http"
+    SOCKET = "socket"
+
+
+@dataclass(frozen=True)
+class SlackCredentials:
+    """A complete Slack configuration (never logged: it holds secrets)."""
+
+    mode: SlackMode
+    bot_token: str
+    signing_secret: str | None
+    app_token: str | None
+    api_url: str
+
+    def __repr__(self) -> str:
+        return f"SlackCredentials(mode={self.mode.value}, api_url={self.api_url!r})"
+
+
+class Settings(BaseSettings):
+    """Every setting the bot reads; names match the environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    database_url: str = Field(default="sqlite:///slis.db")
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    slis_timezone: str = "Europe/London"
+    slis_default_la_code: int | None = Field(
+        default=None,
+        description="Local authority for chat workspaces the directory does not map.",
+    )
+    host: str = "127.0.0.1"
+    port: int = 3000
+    log_level: str = "INFO"
+
+    @field_validator("slis_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (try Europe/London)") from exc
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def slack(self) -> SlackCredentials | None:
+        """The Slack configuration, None when Slack is not configured at all.
+
+        Raises ConfigError naming every missing or malformed setting when it is partial.
+        """
+        bot = _secret(self.slack_bot_token)
+        signing = _secret(self.slack_signing_secret)
+        app = _secret(self.slack_app_token)
+        if bot is None and signing is None and app is None:
+            return None
+        problems: list[str] = []
+        if bot is None:
+            problems.append("SLACK_BOT_TOKEN is missing (the bot token, xoxb-...)")
+        elif not bot.startswith("xoxb-"):
+            problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+        if app is None and signing is None:
+            problems.append(
+                "SLACK_SIGNING_SECRET is missing (Basic Information > App Credentials);"
+                " or set SLACK_APP_TOKEN for Socket Mode"
+            )
+        if app is not None and not app.startswith("xapp-"):
+            problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+        if problems:
+            raise ConfigError("Slack is only partly configured:\n  - " + "\n  - ".join(problems))
+        assert bot is not None
+        mode = SlackMode.SOCKET if app is not None else SlackMode.HTTP
+        return SlackCredentials(mode, bot, signing, app, self.slack_api_url)
+
+    def sqlite_path(self) -> Path | None:
+        """The file behind a SQLite DATABASE_URL, None for other databases or memory."""
+        prefix = self.database_url.split(":///", 1)
+        if not prefix[0].startswith("sqlite") or len(prefix) != 2 or prefix[1] in ("", ":memory:"):
+            return None
+        return Path(prefix[1])
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value().strip() if value is not None else None
+
+
+def load_settings() -> Settings:
+    """Read the settings once; a malformed value raises ConfigError naming it."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [
+            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        ]
+        raise ConfigError("Invalid settings:\n  - " + "\n  - ".join(lines)) from None

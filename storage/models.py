@@ -1,0 +1,173 @@
+"""The tables. Every row that belongs to a local authority carries `tenant_id`.
+
+Enumerated columns are stored as plain strings; the core owns their vocabularies.
+Chairs, leads and heads are role assignments, not columns, so one person's roles live in one place.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts() -> Column[datetime]:
+    return Column(DateTime(timezone=True), nullable=False)
+
+
+class Tenant(SQLModel, table=True):
+    """A local authority running the system."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    la_code: int = Field(unique=True, index=True)
+    timezone: str = Field(default="Europe/London", max_length=64)
+    day_rate_pence: int = Field(default=45000)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ChatWorkspace(SQLModel, table=True):
+    """A Slack workspace or Teams tenant that belongs to one local authority."""
+
+    __tablename__ = "chat_workspace"
+    __table_args__ = (UniqueConstraint("platform", "workspace_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    platform: str = Field(max_length=16)
+    workspace_id: str = Field(max_length=64)
+    name: str = Field(default="", max_length=200)
+
+
+class Quadrant(SQLModel, table=True):
+    """One of a local authority's geographic areas (Essex: West, South, Mid, North East)."""
+
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    name: str = Field(max_length=100)
+
+
+class School(SQLModel, table=True):
+    """An establishment from the national register (GIAS), keyed by URN within a tenant."""
+
+    __table_args__ = (UniqueConstraint("tenant_id", "urn"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    urn: int = Field(index=True)
+    name: str = Field(max_length=300, index=True)
+    phase: str = Field(default="", max_length=100)
+    establishment_type: str = Field(default="", max_length=200)
+    establishment_group: str = Field(default="", max_length=200)
+    status: str = Field(default="Open", max_length=100)
+    quadrant_id: int | None = Field(default=None, foreign_key="quadrant.id", index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Partnership(SQLModel, table=True):
+    """A group of schools working together: SLIS cluster, MAT, ASHE group or triad, other."""
+
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    name: str = Field(max_length=200, index=True)
+    kind: str = Field(max_length=32)
+    quadrant_id: int | None = Field(default=None, foreign_key="quadrant.id", index=True)
+
+
+class PartnershipMembership(SQLModel, table=True):
+    """A school's membership of a partnership (a school may be in several)."""
+
+    __tablename__ = "partnership_membership"
+    __table_args__ = (UniqueConstraint("partnership_id", "school_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    partnership_id: int = Field(foreign_key="partnership.id", index=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+
+
+class Alliance(SQLModel, table=True):
+    """A Teaching School Alliance: a lead school, the quadrants it serves, what it offers."""
+
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    name: str = Field(max_length=200, index=True)
+    lead_school_id: int | None = Field(default=None, foreign_key="school.id")
+    capacity_days_per_term: int = Field(default=0)
+
+
+class AllianceQuadrant(SQLModel, table=True):
+    """A quadrant an alliance serves."""
+
+    __tablename__ = "alliance_quadrant"
+    __table_args__ = (UniqueConstraint("alliance_id", "quadrant_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    alliance_id: int = Field(foreign_key="alliance.id", index=True)
+    quadrant_id: int = Field(foreign_key="quadrant.id", index=True)
+
+
+class AllianceExpertise(SQLModel, table=True):
+    """An area of expertise an alliance offers, as a tag (e.g. `safeguarding`, `send`)."""
+
+    __tablename__ = "alliance_expertise"
+    __table_args__ = (UniqueConstraint("alliance_id", "tag"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    alliance_id: int = Field(foreign_key="alliance.id", index=True)
+    tag: str = Field(max_length=64, index=True)
+
+
+class Person(SQLModel, table=True):
+    """A member of staff, officer or governor known to the directory."""
+
+    __table_args__ = (UniqueConstraint("tenant_id", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=320, index=True)  # stored lower-case
+    job_title: str = Field(default="", max_length=200)
+
+
+class RoleAssignment(SQLModel, table=True):
+    """A role a person holds over a scope; `scope_id` is 0 for the whole local authority."""
+
+    __tablename__ = "role_assignment"
+    __table_args__ = (UniqueConstraint("person_id", "role", "scope_kind", "scope_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    role: str = Field(max_length=32, index=True)
+    scope_kind: str = Field(max_length=16)
+    scope_id: int = Field(default=0, index=True)
+
+
+class ChatIdentity(SQLModel, table=True):
+    """A chat account linked to a person; `source` says how (directory file or e-mail match)."""
+
+    __tablename__ = "chat_identity"
+    __table_args__ = (UniqueConstraint("platform", "workspace_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    platform: str = Field(max_length=16)
+    workspace_id: str = Field(max_length=64)
+    user_id: str = Field(max_length=64)
+    source: str = Field(default="directory", max_length=16)
+    linked_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
