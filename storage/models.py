@@ -54,6 +54,18 @@ class Quadrant(SQLModel, table=True):
     name: str = Field(max_length=100)
 
 
+class QuadrantDistrict(SQLModel, table=True):
+    """A local government district whose schools belong to a quadrant (from GIAS extracts)."""
+
+    __tablename__ = "quadrant_district"
+    __table_args__ = (UniqueConstraint("tenant_id", "district"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    quadrant_id: int = Field(foreign_key="quadrant.id", index=True)
+    district: str = Field(max_length=100)  # stored case-folded, as GIAS names are matched
+
+
 class School(SQLModel, table=True):
     """An establishment from the national register (GIAS), keyed by URN within a tenant."""
 

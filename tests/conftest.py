@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
-from storage.engine import Database, make_engine
+from storage.engine import Database, make_engine, normalise_url
 from storage.migrate import upgrade
 from tests import netguard
 
@@ -36,15 +38,23 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_migrated() -> str:
-    """The PostgreSQL test database, reset to an empty schema and migrated once per run."""
-    engine = make_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade(PG_URL)
-    return PG_URL
+def pg_migrated() -> Iterator[str]:
+    """A private database on the SLIS_TEST_DATABASE_URL server, migrated once for this run.
+
+    Private so that two runs against the same server (two developers, CI and a developer)
+    never truncate each other's tables.
+    """
+    server = make_url(normalise_url(PG_URL))
+    name = f"slis_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _truncate_pg(url: str) -> None:

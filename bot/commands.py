@@ -1,0 +1,175 @@
+"""The `/slis` subcommands: one registration table and a router that reads it."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from bot.errors import Forbidden, UserError
+from bot.replies import directory as present
+from bot.services.directory import DirectoryService, SchoolMatches
+from bot.types import Actor, Block, BulletList, Context, Heading, Paragraph, Reply, Role
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/slis"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: what it is for, how to call it, who may, and what runs."""
+
+    name: str
+    summary: str
+    usage: str
+    examples: tuple[str, ...]
+    run: Callable[[Actor, str], Reply]
+    needs_link: bool = True
+    roles: frozenset[Role] | None = None  # None: anyone linked to the directory
+
+    def allows(self, actor: Actor) -> bool:
+        if self.needs_link and not actor.linked:
+            return False
+        return self.roles is None or actor.has_any(self.roles)
+
+    def who(self) -> str:
+        if self.roles is None:
+            return "anyone in the directory" if self.needs_link else "anyone"
+        return ", ".join(sorted(r.label for r in self.roles))
+
+
+def error_reply(message: str, hint: str | None = None, usage: str | None = None) -> Reply:
+    blocks: list[Block] = [Paragraph(message)]
+    if hint:
+        blocks.append(Paragraph(hint))
+    if usage:
+        blocks.append(Context(f"Usage: `{usage}`"))
+    return Reply(message, tuple(blocks), private=True, is_error=True)
+
+
+def fault_reply(ref: str) -> Reply:
+    message = (
+        f"Sorry, something went wrong on our side (reference {ref}). It has been logged;"
+        " quote the reference if you contact your LA administrator."
+    )
+    return Reply(message, (Paragraph(message),), private=True, is_error=True)
+
+
+def not_linked_reply(actor: Actor) -> Reply:
+    if actor.tenant_id is None:
+        message = (
+            "This workspace is not linked to a local authority yet. An administrator adds its"
+            f" id ({actor.chat.workspace_id}) under `workspaces:` in the directory file"
+            " (`slis directory import`)."
+        )
+    else:
+        message = (
+            f"I couldn't match you to anyone in the {actor.tenant_name} directory. Ask your LA"
+            " administrator to add you with the e-mail address on your chat profile, or a"
+            " `chat:` entry with your user id"
+            f" ({actor.chat.user_id})."
+        )
+    return Reply(message, (Paragraph(message),), private=True, is_error=True)
+
+
+class CommandRouter:
+    """Finds the subcommand named by the first word, checks who may use it, and runs it."""
+
+    def __init__(self, commands: Iterable[Command]) -> None:
+        help_command = Command(
+            "help",
+            "what you can ask me (only what your roles allow)",
+            "help",
+            ("help",),
+            lambda actor, _args: self.help(actor),
+            needs_link=False,
+        )
+        self._commands = {c.name: c for c in (help_command, *commands)}
+
+    @property
+    def commands(self) -> tuple[Command, ...]:
+        return tuple(self._commands.values())
+
+    def dispatch(self, actor: Actor, text: str) -> Reply:
+        name, _, rest = text.strip().partition(" ")
+        name = name.lower() or "help"
+        command = self._commands.get(name)
+        if command is None:
+            return self._unknown(actor, name)
+        if command.needs_link and not actor.linked:
+            return not_linked_reply(actor)
+        try:
+            if not command.allows(actor):
+                raise Forbidden(
+                    f"Only {command.who()} may use `{COMMAND} {command.name}`.",
+                    hint="If you should have that role, ask your LA administrator.",
+                )
+            return command.run(actor, rest.strip())
+        except UserError as exc:
+            return error_reply(exc.message, exc.hint, f"{COMMAND} {command.usage}")
+        except Exception:
+            ref = secrets.token_hex(4)
+            log.exception("command %s failed (ref %s)", command.name, ref)
+            return fault_reply(ref)
+
+    def help(self, actor: Actor) -> Reply:
+        usable = [c for c in self._commands.values() if c.allows(actor)]
+        blocks: list[Block] = [Heading("What you can ask me")]
+        for c in usable:
+            example = "  e.g. " + ", ".join(f"`{COMMAND} {e}`" for e in c.examples)
+            blocks.append(Paragraph(f"*`{COMMAND} {c.usage}`* — {c.summary}\n{example}"))
+        if not actor.linked:
+            blocks.append(Context(not_linked_reply(actor).text))
+        return Reply("Commands: " + ", ".join(c.name for c in usable), tuple(blocks))
+
+    def _unknown(self, actor: Actor, name: str) -> Reply:
+        usable = [c.name for c in self._commands.values() if c.allows(actor)] or ["help"]
+        close = difflib.get_close_matches(name, list(self._commands), n=1, cutoff=0.6)
+        hint = f"Did you mean `{COMMAND} {close[0]}`?" if close else None
+        listing = BulletList(tuple(f"{COMMAND} {n}" for n in usable), title="You can use")
+        reply = error_reply(f"I don't know `{COMMAND} {name}`.", hint)
+        return Reply(reply.text, (*reply.blocks, listing), private=True, is_error=True)
+
+
+def directory_commands(directory: DirectoryService) -> list[Command]:
+    """The subcommands of the foundation: whoami and the directory lookups."""
+
+    def school(actor: Actor, args: str) -> Reply:
+        found = directory.school(actor, args)
+        if isinstance(found, SchoolMatches):
+            return present.school_matches(found)
+        return present.school(found)
+
+    return [
+        Command(
+            "whoami",
+            "your roles and what they cover",
+            "whoami",
+            ("whoami",),
+            lambda actor, _args: present.whoami(actor),
+        ),
+        Command(
+            "school",
+            "a school: phase, status, head, partnerships, quadrant and alliances",
+            "school <URN or name>",
+            ("school 115141", "school Great Oakley"),
+            school,
+        ),
+        Command(
+            "partnership",
+            "a partnership: its lead, quadrant and member schools",
+            "partnership <name>",
+            ("partnership Colne Valley",),
+            lambda actor, args: present.partnership(directory.partnership(actor, args)),
+        ),
+        Command(
+            "quadrant",
+            "a quadrant: its chair, partnerships and the alliances serving it",
+            "quadrant <name>",
+            ("quadrant West", "quadrant North East"),
+            lambda actor, args: present.quadrant(directory.quadrant(actor, args)),
+        ),
+    ]

@@ -1,0 +1,71 @@
+"""The core as the adapters see it: identify the asker, answer a command, build a home view."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from datetime import datetime, timedelta
+
+from bot.commands import CommandRouter, directory_commands, fault_reply, not_linked_reply
+from bot.errors import UserError
+from bot.ports import ChatProfiles, Clock, SystemClock
+from bot.replies import directory as present
+from bot.services.directory import DirectoryService
+from bot.services.identity import IdentityService
+from bot.types import Actor, ChatUser, Reply
+from storage.engine import Database
+
+log = logging.getLogger(__name__)
+
+# An unmatched user is looked up on the platform again after this long, so a person added
+# to the directory is recognised soon without a profile call on every request.
+UNMATCHED_RETRY = timedelta(minutes=10)
+
+
+class Core:
+    """Everything an adapter calls; it owns the services and the command table."""
+
+    def __init__(
+        self, db: Database, *, default_la_code: int | None = None, clock: Clock | None = None
+    ) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+        self.identity = IdentityService(db, default_la_code)
+        self.directory = DirectoryService(db)
+        self.router = CommandRouter(directory_commands(self.directory))
+        self._unmatched: dict[ChatUser, datetime] = {}
+
+    async def identify(self, chat: ChatUser, profiles: ChatProfiles | None = None) -> Actor:
+        """The actor for a chat user, linking them by their profile e-mail the first time."""
+        actor = await asyncio.to_thread(self.identity.actor_for, chat)
+        if actor.linked or actor.tenant_id is None or profiles is None:
+            return actor
+        now = self.clock.now()
+        retry_at = self._unmatched.get(chat)
+        if retry_at is not None and now < retry_at:
+            return actor
+        email = await profiles.email_of(chat.workspace_id, chat.user_id)
+        if email:
+            actor = await asyncio.to_thread(self.identity.link_by_email, chat, email)
+        if not actor.linked:
+            self._unmatched[chat] = now + UNMATCHED_RETRY
+        return actor
+
+    async def command(self, actor: Actor, text: str) -> Reply:
+        """The reply to `/slis <text>`; never raises."""
+        return await asyncio.to_thread(self.router.dispatch, actor, text)
+
+    async def home(self, actor: Actor) -> Reply:
+        """The App Home view for the actor; never raises."""
+        if not actor.linked:
+            return not_linked_reply(actor)
+        try:
+            view = await asyncio.to_thread(self.directory.home, actor)
+        except UserError as exc:
+            return not_linked_reply(actor) if actor.tenant_id is None else Reply(exc.message)
+        except Exception:
+            ref = secrets.token_hex(4)
+            log.exception("home view failed (ref %s)", ref)
+            return fault_reply(ref)
+        return present.home(view)

@@ -1,0 +1,1 @@
+"""Presenters: turn service results into platform-neutral replies."""
