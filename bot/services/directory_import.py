@@ -32,7 +32,6 @@ from bot.services.directory_rules import (
 from bot.services.gias import read_extract
 from storage.engine import Database
 from storage.models import (
-    QuadrantDistrict,
     Alliance,
     AllianceExpertise,
     AllianceQuadrant,
@@ -42,6 +41,7 @@ from storage.models import (
     PartnershipMembership,
     Person,
     Quadrant,
+    QuadrantDistrict,
     RoleAssignment,
     School,
     Tenant,

@@ -25,7 +25,6 @@ from bot.services.directory_file import (
     WorkspaceSpec,
 )
 from storage.models import (
-    QuadrantDistrict,
     Alliance,
     AllianceExpertise,
     AllianceQuadrant,
@@ -35,6 +34,7 @@ from storage.models import (
     PartnershipMembership,
     Person,
     Quadrant,
+    QuadrantDistrict,
     RoleAssignment,
     School,
 )
