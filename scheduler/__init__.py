@@ -1,1 +1,1 @@
-"""Scheduling: APScheduler wiring, jobs that take ids only, the term-time calendar, the outbox relay."""
+"""Scheduling: APScheduler wiring, id-only jobs, the term-time calendar, the outbox relay."""
