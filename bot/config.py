@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = DEFAULT_SLACK_API_URL
+    # Read only to refuse them: Bolt switches to multi-workspace OAuth when both are set.
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
     slis_timezone: str = "Europe/London"
     slis_default_la_code: int | None = Field(
         default=None,
@@ -99,6 +102,11 @@ class Settings(BaseSettings):
             )
         if app is not None and not app.startswith("xapp-"):
             problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+        if self.slack_client_id or self.slack_client_secret:
+            problems.append(
+                "SLACK_CLIENT_ID / SLACK_CLIENT_SECRET are set: the bot is installed with"
+                " SLACK_BOT_TOKEN and does not do the OAuth install flow; unset them"
+            )
         if problems:
             raise ConfigError("Slack is only partly configured:\n  - " + "\n  - ".join(problems))
         assert bot is not None

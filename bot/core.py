@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from bot.commands import CommandRouter, directory_commands, fault_reply, not_linked_reply
-from bot.errors import UserError
+from bot.errors import ProfileUnavailable, UserError
 from bot.ports import ChatProfiles, Clock, SystemClock
 from bot.replies import directory as present
 from bot.services.directory import DirectoryService
@@ -45,7 +45,11 @@ class Core:
         retry_at = self._unmatched.get(chat)
         if retry_at is not None and now < retry_at:
             return actor
-        email = await profiles.email_of(chat.workspace_id, chat.user_id)
+        try:
+            email = await profiles.email_of(chat.workspace_id, chat.user_id)
+        except ProfileUnavailable:
+            log.warning("profile of %s not available now; will ask again", chat.user_id)
+            return actor
         if email:
             actor = await asyncio.to_thread(self.identity.link_by_email, chat, email)
         if not actor.linked:

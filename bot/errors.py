@@ -24,6 +24,10 @@ class NotLinked(UserError):
     """The chat user is not matched to anybody in the directory."""
 
 
+class ProfileUnavailable(Exception):
+    """The chat platform could not say who a user is just now (rate limit, outage); ask later."""
+
+
 class InvalidImport(Exception):
     """A directory file has bad rows; nothing was applied. Each problem names its line."""
 

@@ -32,4 +32,6 @@ class Messenger(Protocol):
 class ChatProfiles(Protocol):
     """Reads what a platform knows about a user, to link them to the directory."""
 
-    async def email_of(self, workspace_id: str, user_id: str) -> str | None: ...
+    async def email_of(self, workspace_id: str, user_id: str) -> str | None:
+        """The profile e-mail, None if there is none; ProfileUnavailable if it can't say now."""
+        ...

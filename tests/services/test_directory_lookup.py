@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core import Core
-from bot.errors import NotFound, UserError
+from bot.errors import NotFound, ProfileUnavailable, UserError
 from bot.services.directory import SchoolMatches, SchoolView
 from bot.types import Actor, ChatUser, Platform, Role
 from storage.engine import Database
@@ -143,6 +143,24 @@ async def test_unmatched_user_is_not_asked_about_on_every_request(
     assert not (await core.identify(stranger, profiles)).linked
     assert not (await core.identify(stranger, profiles)).linked
     assert profiles.asked == 1
+
+
+class FlakyProfiles(Profiles):
+    """A platform that is rate limiting on the first call."""
+
+    async def email_of(self, workspace_id: str, user_id: str) -> str | None:
+        self.asked += 1
+        if self.asked == 1:
+            raise ProfileUnavailable("ratelimited")
+        return self.emails.get(user_id)
+
+
+async def test_a_passing_platform_failure_is_not_remembered(db: Database, world: World) -> None:
+    core = Core(db)
+    fay = world.users["fay@schools.example.org"]
+    profiles = FlakyProfiles({fay.user_id: "fay@schools.example.org"})
+    assert not (await core.identify(fay, profiles)).linked
+    assert (await core.identify(fay, profiles)).linked
 
 
 async def test_workspace_mapping_and_default_tenant(db: Database, world: World) -> None:

@@ -1,0 +1,1 @@
+"""The Slack adapter: Bolt registration, Block Kit renderers, profiles and messenger."""

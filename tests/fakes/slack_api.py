@@ -1,0 +1,285 @@
+"""A fake Slack Web API (and Socket Mode websocket) on 127.0.0.1 that records every call.
+
+It runs an aiohttp server in its own thread and event loop, so sync tests, async tests and an
+app served by uvicorn in another thread can all talk to it. Tell it to fail a method with
+`fail(...)`: HTTP 429 with Retry-After, a 5xx, or `{"ok": false, "error": ...}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+from aiohttp import WSMsgType, web
+
+BOT_USER_ID = "UBOTSLIS"
+BOT_ID = "BSLIS"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the fake received: the API method, its parameters and headers."""
+
+    method: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    http_method: str = "POST"
+
+    @property
+    def token(self) -> str | None:
+        auth = self.headers.get("Authorization", "")
+        return auth.removeprefix("Bearer ") or self.params.get("token")
+
+
+@dataclass
+class Failure:
+    """How to fail a method, and how many more times (None: for ever)."""
+
+    status: int = 200
+    error: str | None = None
+    retry_after: int | None = None
+    times: int | None = 1
+
+
+@dataclass
+class FakeSlackApi:
+    """The fake server. `url` is the Web API base (SLACK_API_URL)."""
+
+    team_id: str = "T0ESSEX"
+    emails: dict[str, str | None] = field(default_factory=dict)
+    socket_envelopes: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    socket_received: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: dict[str, Failure] = {}
+        self._ts = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._sockets: set[web.WebSocketResponse] = set()
+        self.port = 0
+
+    # --- control ------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    @property
+    def hooks_url(self) -> str:
+        """A base for response_url values that land on this fake."""
+        return f"http://127.0.0.1:{self.port}/hooks/"
+
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        retry_after: int | None = None,
+        times: int | None = 1,
+    ) -> None:
+        """Make the next `times` calls to `method` fail."""
+        if status == 429 and error is None:
+            error = "ratelimited"
+        with self._lock:
+            self._failures[method] = Failure(status, error, retry_after, times)
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def methods(self) -> list[str]:
+        with self._lock:
+            return [c.method for c in self.calls]
+
+    async def wait_for(self, method: str, count: int = 1, seconds: float = 5.0) -> list[Call]:
+        """The calls to `method` once there are at least `count` of them."""
+        deadline = time.monotonic() + seconds
+        while len(found := self.calls_to(method)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} call(s) to {method}; got {self.methods()}")
+            await asyncio.sleep(0.01)
+        return found
+
+    async def wait_for_socket(self, count: int = 1, seconds: float = 5.0) -> list[dict[str, Any]]:
+        """The messages the Socket Mode client sent, once there are at least `count`."""
+        deadline = time.monotonic() + seconds
+        while True:
+            with self._lock:
+                received = list(self.socket_received)
+            if len(received) >= count:
+                return received
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} socket message(s); got {received}")
+            await asyncio.sleep(0.01)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> FakeSlackApi:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        async def serve() -> None:
+            app = web.Application()
+            app.router.add_route("*", "/api/{method}", self._api)
+            app.router.add_post("/hooks/{path:.*}", self._hook)
+            app.router.add_get("/socket", self._socket)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            await web.SockSite(self._runner, sock).start()
+            ready.set()
+
+        def run() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(serve())
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="fake-slack-api", daemon=True)
+        self._thread.start()
+        if not ready.wait(5):
+            raise RuntimeError("the fake Slack API did not start")
+        return self
+
+    def stop(self) -> None:
+        loop, runner = self._loop, self._runner
+        if loop is None or runner is None:
+            return
+
+        async def shutdown() -> None:
+            for ws in list(self._sockets):
+                await ws.close()
+            await runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        assert self._thread is not None
+        self._thread.join(10)
+        loop.close()
+        self._loop = None
+
+    def __enter__(self) -> FakeSlackApi:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # --- the server ---------------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        raw = await request.read()
+        if raw:
+            if request.content_type == "application/json":
+                params.update(json.loads(raw))
+            else:
+                params.update(parse_qsl(raw.decode(), keep_blank_values=True))
+        return params
+
+    def _record(self, call: Call) -> Failure | None:
+        with self._lock:
+            self.calls.append(call)
+            failure = self._failures.get(call.method)
+            if failure is None:
+                return None
+            if failure.times is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    del self._failures[call.method]
+            return failure
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        failure = self._record(Call(method, params, dict(request.headers), request.method))
+        if failure is not None:
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else None
+            if failure.status >= 500:
+                return web.Response(status=failure.status, text="upstream trouble", headers=headers)
+            body = {"ok": False, "error": failure.error or "fatal_error"}
+            return web.json_response(body, status=failure.status, headers=headers)
+        return web.json_response(self._answer(method, params))
+
+    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        ts = f"{int(time.time())}.{next(self._ts):06d}"
+        match method:
+            case "auth.test":
+                return {
+                    "ok": True,
+                    "url": "https://fake.slack.test/",
+                    "team": "Fake workspace",
+                    "user": "slis",
+                    "team_id": self.team_id,
+                    "user_id": BOT_USER_ID,
+                    "bot_id": BOT_ID,
+                }
+            case "users.info":
+                user = params.get("user", "")
+                if user not in self.emails:
+                    return {"ok": False, "error": "user_not_found"}
+                email = self.emails[user]
+                profile = {"real_name": user} | ({"email": email} if email else {})
+                return {
+                    "ok": True,
+                    "user": {"id": user, "team_id": self.team_id, "profile": profile},
+                }
+            case "chat.postMessage":
+                message = {"text": params.get("text"), "user": BOT_USER_ID, "ts": ts}
+                return {"ok": True, "channel": params.get("channel"), "ts": ts, "message": message}
+            case "chat.postEphemeral":
+                return {"ok": True, "message_ts": ts}
+            case "views.publish" | "views.open":
+                view = params.get("view")
+                view = json.loads(view) if isinstance(view, str) else (view or {})
+                return {"ok": True, "view": {"id": f"V{next(self._ts):08d}", **view}}
+            case "conversations.open":
+                users = str(params.get("users", ""))
+                return {"ok": True, "channel": {"id": "D" + users.replace(",", "")}}
+            case "apps.connections.open":
+                return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
+        return {"ok": False, "error": "unknown_method"}
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
+        self._record(Call("response_url", params, dict(request.headers)))
+        return web.Response(text="ok")
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        self._record(Call("socket", dict(request.query), dict(request.headers), "GET"))
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        try:
+            await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {}})
+            for envelope in self.socket_envelopes:
+                await ws.send_json(envelope)
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    with self._lock:
+                        self.socket_received.append(json.loads(msg.data))
+        finally:
+            self._sockets.discard(ws)
+        return ws
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlackApi]:
+    """A running fake Slack Web API; see `.calls`, `.calls_to(method)`, `.fail(...)`."""
+    with FakeSlackApi() as fake:
+        yield fake

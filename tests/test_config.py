@@ -1,0 +1,115 @@
+"""Settings: read once, fail fast with every problem named, never show a secret."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, Settings, SlackMode, load_settings
+from storage.engine import normalise_url
+from tests.netguard import NetworkAccessError
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "SLACK_CLIENT_ID",
+        "SLACK_CLIENT_SECRET",
+        "DATABASE_URL",
+        "SLIS_TIMEZONE",
+        "SLIS_DEFAULT_LA_CODE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no developer's .env
+
+
+def test_defaults_run_on_an_embedded_sqlite_file_without_slack() -> None:
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///slis.db"
+    assert settings.sqlite_path() == Path("slis.db")
+    assert settings.slack() is None
+    assert (settings.host, settings.port, settings.slis_timezone) == (
+        "127.0.0.1",
+        3000,
+        "Europe/London",
+    )
+
+
+def test_http_and_socket_modes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-abc")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "shh")
+    http = load_settings().slack()
+    assert http is not None and http.mode is SlackMode.HTTP
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-abc")
+    socket_mode = load_settings().slack()
+    assert socket_mode is not None and socket_mode.mode is SlackMode.SOCKET
+    assert "xoxb" not in repr(socket_mode) and "shh" not in repr(load_settings())
+
+
+def test_every_slack_problem_is_named_in_one_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xoxp-user-token")
+    monkeypatch.setenv("SLACK_CLIENT_ID", "123.456")
+    with pytest.raises(ConfigError) as raised:
+        load_settings().slack()
+    message = str(raised.value)
+    assert "SLACK_BOT_TOKEN is missing" in message
+    assert "SLACK_APP_TOKEN must be an app-level token" in message
+    assert "SLACK_CLIENT_ID" in message
+    assert "xoxp-user-token" not in message
+
+
+def test_a_wrong_kind_of_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxp-user-token")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "shh")
+    with pytest.raises(ConfigError, match="starting with xoxb-"):
+        load_settings().slack()
+
+
+def test_blank_values_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "  ")
+    assert load_settings().slack() is None
+
+
+def test_dotenv_in_the_working_directory_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("PORT=3999\nSLIS_DEFAULT_LA_CODE=881\n")
+    settings = load_settings()
+    assert settings.port == 3999 and settings.slis_default_la_code == 881
+
+
+def test_malformed_values_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLIS_TIMEZONE", "Europe/Chelmsford")
+    monkeypatch.setenv("PORT", "three thousand")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert "SLIS_TIMEZONE" in str(raised.value) and "PORT" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("sqlite:///slis.db", "sqlite:///slis.db"),
+        ("postgresql://slis@db/slis", "postgresql+psycopg://slis@db/slis"),
+        ("postgres://slis:pw@db/slis", "postgresql+psycopg://slis:pw@db/slis"),
+        ("postgresql+psycopg://slis@db/slis", "postgresql+psycopg://slis@db/slis"),
+    ],
+)
+def test_database_urls_take_the_plain_forms(given: str, used: str) -> None:
+    assert normalise_url(given) == used
+    assert (Settings(database_url=given).sqlite_path() is None) == given.startswith("postgres")
+
+
+def test_other_databases_are_refused_with_the_forms_to_use() -> None:
+    with pytest.raises(ValueError, match="postgresql://"):
+        normalise_url("mysql://root@localhost/slis")
+
+
+def test_the_network_guard_refuses_anything_but_loopback() -> None:
+    with pytest.raises(NetworkAccessError):
+        socket.create_connection(("slack.com", 443), timeout=1)
+    with pytest.raises(NetworkAccessError), socket.socket() as s:
+        s.connect(("192.0.2.1", 443))

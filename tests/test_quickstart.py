@@ -1,0 +1,72 @@
+"""The first README command serves the bot: migrated database, sample directory, /readyz."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from storage.engine import Database
+from storage.models import Partnership, School, Tenant
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, dict[str, str]]:
+    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+        return response.status, json.loads(response.read())
+
+
+def test_serve_command_migrates_loads_sample_and_answers_readyz(tmp_path: Path) -> None:
+    port = _free_port()
+    db_file = tmp_path / "quickstart.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SLIS_"))}
+    env.update(DATABASE_URL=f"sqlite:///{db_file}", HOST="127.0.0.1", PORT=str(port))
+    log = (tmp_path / "serve.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "dev.py"), "serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        ready: dict[str, str] | None = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                status, ready = _get(f"http://127.0.0.1:{port}/readyz")
+                if status == 200:
+                    break
+            except OSError:
+                time.sleep(0.3)
+        log.seek(0)
+        output = log.read()
+        assert ready is not None, f"server never answered /readyz:\n{output}"
+        assert ready["database"] == "ok" and ready["slack"] == "not configured"
+        assert _get(f"http://127.0.0.1:{port}/healthz") == (200, {"status": "ok"})
+        assert "Slack is not configured" in output
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
+    db = Database.from_url(f"sqlite:///{db_file}")
+    with db.session() as session:
+        assert session.exec(select(Tenant.la_code)).all() == [881]
+        assert session.exec(select(func.count()).select_from(School)).one() == 248
+        assert session.exec(select(func.count()).select_from(Partnership)).one() > 0
+    db.dispose()
