@@ -31,7 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.services.directory_import import load_sample  # noqa: E402
-
 from storage.engine import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import ChatIdentity  # noqa: E402

@@ -29,6 +29,7 @@ class Command:
     run: Callable[[Actor, str], Reply]
     needs_link: bool = True
     roles: frozenset[Role] | None = None  # None: anyone linked to the directory
+    reads_database: bool = True  # False: answered from the actor alone, on the event loop
 
     def allows(self, actor: Actor) -> bool:
         if self.needs_link and not actor.linked:
@@ -86,12 +87,18 @@ class CommandRouter:
             ("help",),
             lambda actor, _args: self.help(actor),
             needs_link=False,
+            reads_database=False,
         )
         self._commands = {c.name: c for c in (help_command, *commands)}
 
     @property
     def commands(self) -> tuple[Command, ...]:
         return tuple(self._commands.values())
+
+    def reads_database(self, text: str) -> bool:
+        """Whether answering `text` may touch the database (unknown commands do not)."""
+        command = self._commands.get(text.strip().partition(" ")[0].lower() or "help")
+        return command is not None and command.reads_database
 
     def dispatch(self, actor: Actor, text: str) -> Reply:
         name, _, rest = text.strip().partition(" ")
@@ -150,6 +157,7 @@ def directory_commands(directory: DirectoryService) -> list[Command]:
             "whoami",
             ("whoami",),
             lambda actor, _args: present.whoami(actor),
+            reads_database=False,
         ),
         Command(
             "school",

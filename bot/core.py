@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 
+from bot.actor_cache import ActorCache
 from bot.commands import CommandRouter, directory_commands, fault_reply, not_linked_reply
 from bot.errors import ProfileUnavailable, UserError
 from bot.ports import ChatProfiles, Clock, SystemClock
@@ -18,6 +19,10 @@ from storage.engine import Database
 
 log = logging.getLogger(__name__)
 
+# How long a running bot trusts what it read of a person's roles. The directory changes by
+# administrators' imports, often from another process, so this bounds how long a change takes
+# to be seen, while sparing every request the directory queries.
+ACTOR_TTL = timedelta(seconds=60)
 # An unmatched user is looked up on the platform again after this long, so a person added
 # to the directory is recognised soon without a profile call on every request.
 UNMATCHED_RETRY = timedelta(minutes=10)
@@ -34,31 +39,38 @@ class Core:
         self.identity = IdentityService(db, default_la_code)
         self.directory = DirectoryService(db)
         self.router = CommandRouter(directory_commands(self.directory))
-        self._unmatched: dict[ChatUser, datetime] = {}
+        self._actors = ActorCache()
 
     async def identify(self, chat: ChatUser, profiles: ChatProfiles | None = None) -> Actor:
         """The actor for a chat user, linking them by their profile e-mail the first time."""
-        actor = await asyncio.to_thread(self.identity.actor_for, chat)
-        if actor.linked or actor.tenant_id is None or profiles is None:
-            return actor
         now = self.clock.now()
-        retry_at = self._unmatched.get(chat)
-        if retry_at is not None and now < retry_at:
-            return actor
-        try:
-            email = await profiles.email_of(chat.workspace_id, chat.user_id)
-        except ProfileUnavailable:
-            log.warning("profile of %s not available now; will ask again", chat.user_id)
-            return actor
-        if email:
-            actor = await asyncio.to_thread(self.identity.link_by_email, chat, email)
-        if not actor.linked:
-            self._unmatched[chat] = now + UNMATCHED_RETRY
+        cached = self._actors.get(chat, now)
+        if cached is not None:
+            return cached
+        actor = await asyncio.to_thread(self.identity.actor_for, chat)
+        if not actor.linked and actor.tenant_id is not None and profiles is not None:
+            try:
+                email = await profiles.email_of(chat.workspace_id, chat.user_id)
+            except ProfileUnavailable:
+                log.warning("profile of %s not available now; will ask again", chat.user_id)
+                return actor
+            if email:
+                actor = await asyncio.to_thread(self.identity.link_by_email, chat, email)
+            if not actor.linked:
+                self._actors.put(chat, actor, now + UNMATCHED_RETRY)
+                return actor
+        self._actors.put(chat, actor, now + ACTOR_TTL)
         return actor
 
+    def forget_actors(self) -> None:
+        """Drop what is cached about people, e.g. after this process changed the directory."""
+        self._actors.clear()
+
     async def command(self, actor: Actor, text: str) -> Reply:
-        """The reply to `/slis <text>`; never raises."""
-        return await asyncio.to_thread(self.router.dispatch, actor, text)
+        """The reply to `/slis <text>`; never raises. Database work runs off the event loop."""
+        if self.router.reads_database(text):
+            return await asyncio.to_thread(self.router.dispatch, actor, text)
+        return self.router.dispatch(actor, text)
 
     async def home(self, actor: Actor) -> Reply:
         """The App Home view for the actor; never raises."""
