@@ -92,18 +92,19 @@ def db_upgrade(revision: str = "head") -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the database's migration revision and the newest one."""
-    from storage.migrate import current_revision, head_revision
+    from storage.migrate import current_revisions, head_revisions
 
     db = _database(_settings())
-    typer.echo(f"current: {current_revision(db.engine) or 'none'}  newest: {head_revision()}")
+    current = ", ".join(sorted(current_revisions(db.engine))) or "none"
+    typer.echo(f"current: {current}  newest: {', '.join(sorted(head_revisions()))}")
 
 
 def _migrated(settings: Settings) -> Database:
     """The database, if it is at the newest migration; otherwise say what to run."""
-    from storage.migrate import current_revision, head_revision
+    from storage.migrate import is_up_to_date
 
     db = _database(settings)
-    if current_revision(db.engine) != head_revision():
+    if not is_up_to_date(db.engine):
         typer.echo("The database is not up to date: run `slis db upgrade` first.", err=True)
         raise typer.Exit(2)
     return db

@@ -6,20 +6,20 @@ from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
 from storage.engine import Database
-from storage.migrate import current_revision, downgrade, head_revision, upgrade
+from storage.migrate import downgrade, is_up_to_date, upgrade
 
 
 def test_upgrade_creates_every_model_table(db: Database, database_url: str) -> None:
     tables = set(inspect(db.engine).get_table_names()) - {"alembic_version"}
     assert tables == {t.name for t in SQLModel.metadata.sorted_tables}
-    assert current_revision(db.engine) == head_revision()
+    assert is_up_to_date(db.engine)
 
 
 def test_downgrade_to_base_and_back(db: Database, database_url: str) -> None:
     downgrade(database_url, "base")
     assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
     upgrade(database_url)
-    assert current_revision(db.engine) == head_revision()
+    assert is_up_to_date(db.engine)
 
 
 def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path: object) -> None:
