@@ -14,6 +14,7 @@ from bot.ports import ChatProfiles, Clock, SystemClock
 from bot.replies import directory as present
 from bot.services.directory import DirectoryService
 from bot.services.identity import IdentityService
+from bot.services.inbound import InboundLedger
 from bot.types import Actor, ChatUser, Reply
 from storage.engine import Database
 
@@ -40,6 +41,7 @@ class Core:
         self.directory = DirectoryService(db)
         self.router = CommandRouter(directory_commands(self.directory))
         self._actors = ActorCache()
+        self.inbound = InboundLedger(db, self.clock)
 
     async def identify(self, chat: ChatUser, profiles: ChatProfiles | None = None) -> Actor:
         """The actor for a chat user, linking them by their profile e-mail the first time."""
@@ -61,6 +63,10 @@ class Core:
                 return actor
         self._actors.put(chat, actor, now + ACTOR_TTL)
         return actor
+
+    async def first_delivery(self, key: str) -> bool:
+        """True the first time a platform delivers the request named `key`; False on repeats."""
+        return await asyncio.to_thread(self.inbound.first_delivery, key)
 
     def forget_actors(self) -> None:
         """Drop what is cached about people, e.g. after this process changed the directory."""

@@ -183,3 +183,8 @@ class ChatIdentity(SQLModel, table=True):
     user_id: str = Field(max_length=64)
     source: str = Field(default="directory", max_length=16)
     linked_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+# Other areas keep their tables in modules of their own; importing them here registers them on
+# SQLModel.metadata, which Alembic and the tests read.
+from storage import inbound_tables as _inbound_tables  # noqa: E402,F401

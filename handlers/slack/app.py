@@ -28,6 +28,7 @@ from bot.core import Core
 from bot.ports import ChatProfiles
 from bot.types import ChatUser, Context, Paragraph, Platform, Reply
 from handlers.slack import render
+from handlers.slack.dedupe import dedupe_middleware
 from handlers.slack.profiles import SlackProfiles, error_code
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,7 @@ def build_slack_app(
     app.client.base_url = creds.api_url
     handlers = SlackHandlers(core, SlackProfiles(app.client), ack_budget=ack_budget)
     register(app, routes(handlers))
+    app.use(dedupe_middleware(core))
     app.error(handlers.on_error)
     return app
 

@@ -20,6 +20,7 @@ from tests.slack.signing import FORM, JSON, SECRET, signed_headers
 
 BOT_TOKEN = "xoxb-test-not-a-real-token"
 _event_ids = itertools.count(1)
+_trigger_ids = itertools.count(1000)
 
 
 def slack_settings(database_url: str, api_url: str, **overrides: Any) -> Settings:
@@ -59,7 +60,7 @@ def slash_body(
             "api_app_id": "A0SLIS",
             "is_enterprise_install": "false",
             "response_url": response_url,
-            "trigger_id": "1234.5678.abcdef",
+            "trigger_id": f"{next(_trigger_ids)}.5678.abcdef",
         }
     )
 

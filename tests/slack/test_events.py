@@ -113,6 +113,9 @@ class BrokenCore:
     def __init__(self, db: object) -> None:
         self.db = db
 
+    async def first_delivery(self, key: str) -> bool:
+        return True
+
     async def identify(self, chat: object, profiles: object = None) -> object:
         raise RuntimeError("database on fire")
 
