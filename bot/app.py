@@ -13,12 +13,17 @@ from starlette.responses import JSONResponse, Response
 
 from bot.config import Settings, SlackMode
 from bot.core import Core
+from bot.ports import Messenger
+from bot.types import Platform
 from handlers.slack.app import (
     build_slack_app,
     http_endpoint,
     start_socket_mode,
     stop_socket_mode,
 )
+from handlers.slack.messenger import SlackMessenger
+from scheduler.reminders import ReminderJobs
+from scheduler.runtime import Runtime
 from storage.engine import Database
 
 log = logging.getLogger(__name__)
@@ -48,11 +53,21 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         socket = None
+        # The scheduler and the outbox relay; they run in whichever process leads.
+        slack_messenger = SlackMessenger.for_credentials(creds) if creds is not None else None
+        messengers: dict[Platform, Messenger] = {}
+        if slack_messenger is not None:
+            messengers[Platform.SLACK] = slack_messenger
+        runtime = Runtime(core, messengers, job_sources=(ReminderJobs(core),))
         try:
             if slack is not None and creds is not None and creds.mode is SlackMode.SOCKET:
                 socket = await start_socket_mode(slack, creds)
+            await runtime.start()
             yield
         finally:
+            await runtime.stop()
+            if slack_messenger is not None:
+                await slack_messenger.close()
             if socket is not None:
                 await stop_socket_mode(socket)
             core.db.dispose()

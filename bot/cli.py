@@ -79,7 +79,7 @@ def serve(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(revision: str = "heads") -> None:
     """Apply the migrations up to REVISION (default: the newest)."""
     from storage.migrate import upgrade
 
@@ -163,9 +163,11 @@ def import_directory_cmd(
 
 @directory_app.command("load-sample")
 def load_sample_cmd() -> None:
-    """Load the shipped sample Essex directory (fictional people); safe to repeat."""
+    """Load the shipped sample directory (fictional people) and term dates; safe to repeat."""
+    from bot.services.calendar import load_sample_calendar
+
     db = _migrated(_settings())
-    _run_import("load-sample", lambda: load_sample(db))
+    _run_import("load-sample", lambda: [*load_sample(db), load_sample_calendar(db)])
 
 
 def main() -> None:
@@ -174,3 +176,124 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+# --- slis calendar: the school calendar (terms, INSET days, quiet hours) ----------------------
+
+calendar_app = typer.Typer(
+    help="The school calendar: term dates, INSET days, quiet hours.", no_args_is_help=True
+)
+app.add_typer(calendar_app, name="calendar")
+
+
+@calendar_app.command("import")
+def calendar_import_cmd(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Calendar file (YAML or CSV)")
+    ],
+    la_code: Annotated[
+        int | None, typer.Option(help="Local authority (default: the file's, or the only one)")
+    ] = None,
+) -> None:
+    """Import a school year's terms, half terms, INSET days and quiet hours; all or nothing."""
+    from bot.services.calendar import CalendarService
+
+    db = _migrated(_settings())
+    _run_import("calendar import", lambda: CalendarService(db).import_file(la_code, file))
+
+
+@calendar_app.command("show")
+def calendar_show_cmd(
+    la_code: Annotated[
+        int | None, typer.Option(help="Local authority (default: the only one)")
+    ] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="First day, YYYY-MM-DD (default: today)")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=400, help="How many days to list")] = 14,
+) -> None:
+    """List the days from a date: school day or not, and why; with terms and quiet hours."""
+    from datetime import UTC, date, datetime
+
+    from bot.services.calendar import CalendarService, calendar_report
+
+    db = _migrated(_settings())
+    code = la_code if la_code is not None else _only_la_code(db)
+    try:
+        calendar = CalendarService(db).for_la_code(code)
+    except UserError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
+    try:
+        start = date.fromisoformat(from_) if from_ else calendar.local(datetime.now(UTC)).date()
+    except ValueError:
+        raise typer.BadParameter(
+            f"{from_!r} is not a date (YYYY-MM-DD)", param_hint="--from"
+        ) from None
+    typer.echo(f"School calendar of LA {code}.")
+    for line in calendar_report(calendar, start, days):
+        typer.echo(line)
+
+
+# --- slis outbox: messages waiting to be sent, and those that failed --------------------------
+
+outbox_app = typer.Typer(
+    help="The outbox: messages waiting to be sent, and those that failed.", no_args_is_help=True
+)
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.command("status")
+def outbox_status_cmd(
+    la_code: Annotated[
+        int | None, typer.Option(help="Only this local authority (default: all)")
+    ] = None,
+    failed: Annotated[
+        int, typer.Option(min=0, max=500, help="How many of the latest failures to list")
+    ] = 10,
+) -> None:
+    """Pending, in-flight and failed messages per local authority; the latest failures."""
+    from bot.ports import SystemClock
+    from bot.services.outbox import OutboxService
+
+    db = _migrated(_settings())
+    tenant_id: int | None = None
+    if la_code is not None:
+        with db.session() as session:
+            tenant_id = session.exec(select(Tenant.id).where(Tenant.la_code == la_code)).first()
+        if tenant_id is None:
+            typer.echo(f"No local authority with LA code {la_code} in the database.", err=True)
+            raise typer.Exit(1)
+    status = OutboxService(db, SystemClock()).status(tenant_id, failed_limit=failed)
+    if not status.tenants:
+        typer.echo("The outbox is empty.")
+    for t in status.tenants:
+        typer.echo(
+            f"{t.tenant_name}: {t.pending} pending ({t.due} due now), {t.in_flight} in flight,"
+            f" {t.failed} failed, {t.sent} sent"
+        )
+    if status.failed:
+        typer.echo("Latest failures (send one again with `slis outbox retry ID`):")
+        for row in status.failed:
+            when = f"{row.failed_at:%Y-%m-%d %H:%M} UTC" if row.failed_at else "?"
+            typer.echo(
+                f"  {row.id}  {when}  {row.key} to {row.recipient},"
+                f" {row.attempts} attempt(s): {row.error}"
+            )
+
+
+@outbox_app.command("retry")
+def outbox_retry_cmd(
+    row_id: Annotated[int, typer.Argument(help="The failed message's number (see status)")],
+) -> None:
+    """Queue a failed message again, due now, with its attempts reset."""
+    from bot.ports import SystemClock
+    from bot.services.outbox import OutboxService
+
+    db = _migrated(_settings())
+    try:
+        row = OutboxService(db, SystemClock()).requeue(row_id)
+    except UserError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Message {row_id} ({row.key}) is queued again; a running server sends it soon.")

@@ -9,8 +9,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot.errors import Forbidden, UserError
+from bot.ports import Clock
 from bot.replies import directory as present
+from bot.replies import reminders as present_reminders
+from bot.services import when
 from bot.services.directory import DirectoryService, SchoolMatches
+from bot.services.reminders import ReminderService
 from bot.types import Actor, Block, BulletList, Context, Heading, Paragraph, Reply, Role
 
 log = logging.getLogger(__name__)
@@ -181,3 +185,42 @@ def directory_commands(directory: DirectoryService) -> list[Command]:
             lambda actor, args: present.quadrant(directory.quadrant(actor, args)),
         ),
     ]
+
+
+def reminder_commands(reminders: ReminderService, clock: Clock) -> list[Command]:
+    """`/slis remind` (set or cancel) and `/slis reminders` (list mine)."""
+
+    def remind(actor: Actor, args: str) -> Reply:
+        first, _, rest = args.partition(" ")
+        if first.lower() == "cancel":
+            outcome = reminders.cancel(actor, _reminder_id(rest))
+            return present_reminders.cancelled(outcome, clock.now())
+        return present_reminders.created(reminders.create(actor, args), clock.now())
+
+    return [
+        Command(
+            "remind",
+            "set a reminder for yourself (officers and chairs: a person, role or channel),"
+            " or cancel one",
+            f"{when.USAGE}  |  remind cancel <id>",
+            (*when.EXAMPLES[:3], "remind cancel 12"),
+            remind,
+        ),
+        Command(
+            "reminders",
+            "the reminders you have set, with buttons to cancel them",
+            "reminders",
+            ("reminders",),
+            lambda actor, _args: present_reminders.listing(reminders.mine(actor), clock.now()),
+        ),
+    ]
+
+
+def _reminder_id(text: str) -> int:
+    value = text.strip().removeprefix("#")
+    if not value.isdigit():
+        raise UserError(
+            "Which reminder? Give its number, e.g. `/slis remind cancel 12`.",
+            hint="`/slis reminders` lists yours with their numbers.",
+        )
+    return int(value)

@@ -8,13 +8,21 @@ import secrets
 from datetime import timedelta
 
 from bot.actor_cache import ActorCache
-from bot.commands import CommandRouter, directory_commands, fault_reply, not_linked_reply
+from bot.commands import (
+    CommandRouter,
+    directory_commands,
+    fault_reply,
+    not_linked_reply,
+    reminder_commands,
+)
 from bot.errors import ProfileUnavailable, UserError
 from bot.ports import ChatProfiles, Clock, SystemClock
 from bot.replies import directory as present
+from bot.services.calendar import CalendarService
 from bot.services.directory import DirectoryService
 from bot.services.identity import IdentityService
 from bot.services.inbound import InboundLedger
+from bot.services.reminders import ReminderService
 from bot.types import Actor, ChatUser, Reply
 from storage.engine import Database
 
@@ -39,7 +47,14 @@ class Core:
         self.clock = clock or SystemClock()
         self.identity = IdentityService(db, default_la_code)
         self.directory = DirectoryService(db)
-        self.router = CommandRouter(directory_commands(self.directory))
+        self.calendar = CalendarService(db, clock=self.clock)
+        self.reminders = ReminderService(db, self.clock, calendars=self.calendar.for_tenant)
+        self.router = CommandRouter(
+            [
+                *directory_commands(self.directory),
+                *reminder_commands(self.reminders, self.clock),
+            ]
+        )
         self._actors = ActorCache()
         self.inbound = InboundLedger(db, self.clock)
 

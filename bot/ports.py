@@ -23,10 +23,49 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class Messenger(Protocol):
-    """Sends a reply into a conversation on one platform; returns the platform's message id."""
+class DeliveryFailed(Exception):
+    """A platform did not take a message (or could not answer a question about one).
 
-    async def send(self, to: ConversationRef, reply: Reply) -> str: ...
+    `retry_after`: the platform is rate limiting; nothing on this platform should be tried
+    again for that many seconds. `permanent`: trying again cannot help (unknown channel,
+    revoked token...). `maybe_delivered`: the request may have reached the platform (timeout,
+    5xx), so ask `already_delivered` before sending again.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        maybe_delivered: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.permanent = permanent
+        self.maybe_delivered = maybe_delivered
+
+
+class Messenger(Protocol):
+    """Starts conversations on one platform: what the outbox relay sends through."""
+
+    async def send(self, to: ConversationRef, reply: Reply, *, key: str | None = None) -> str:
+        """Post the reply; returns the platform's message id.
+
+        With a `key` (the outbox idempotency key) the message carries it where
+        `already_delivered` can find it. Raises DeliveryFailed.
+        """
+        ...
+
+    async def already_delivered(
+        self, to: ConversationRef, key: str, *, since: datetime
+    ) -> str | None:
+        """The id of a message carrying `key` posted to `to` since `since`, None if none.
+
+        Raises DeliveryFailed when it cannot tell now (`permanent`: it never can).
+        """
+        ...
 
 
 class ChatProfiles(Protocol):

@@ -187,4 +187,7 @@ class ChatIdentity(SQLModel, table=True):
 
 # Other areas keep their tables in modules of their own; importing them here registers them on
 # SQLModel.metadata, which Alembic and the tests read.
+from storage import calendar_tables as _calendar_tables  # noqa: E402,F401
 from storage import inbound_tables as _inbound_tables  # noqa: E402,F401
+from storage import outbox_tables as _outbox_tables  # noqa: E402,F401
+from storage import reminder_tables as _reminder_tables  # noqa: E402,F401

@@ -26,6 +26,7 @@ from bot.commands import COMMAND, fault_reply
 from bot.config import ConfigError, SlackCredentials, SlackMode
 from bot.core import Core
 from bot.ports import ChatProfiles
+from bot.replies.reminders import CANCEL_ACTION as CANCEL_REMINDER
 from bot.types import ChatUser, Context, Paragraph, Platform, Reply
 from handlers.slack import render
 from handlers.slack.dedupe import dedupe_middleware
@@ -73,6 +74,11 @@ class Route:
     handler: Listener
 
 
+def unescape(text: str) -> str:
+    """Command text as typed: Slack encodes &, < and > as entities; mentions keep real <...>."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def _workspace(body: Body, context: AsyncBoltContext | None = None) -> str:
     team = body.get("team_id") or (body.get("team") or {}).get("id")
     if not team and context is not None:
@@ -112,7 +118,7 @@ class SlackHandlers:
         """Answer in the acknowledgement; if the answer is slow, acknowledge at once and send
         the answer to the command's response URL."""
         chat = ChatUser(Platform.SLACK, str(command["team_id"]), str(command["user_id"]))
-        text = str(command.get("text") or "")
+        text = unescape(str(command.get("text") or ""))
         answer = asyncio.ensure_future(self._answer(chat, text))
         try:
             reply = await asyncio.wait_for(asyncio.shield(answer), self.ack_budget)
@@ -160,6 +166,23 @@ class SlackHandlers:
     async def tokens_revoked(self, body: Body, context: AsyncBoltContext) -> None:
         log.info("workspace %s revoked the app's tokens", _workspace(body, context))
 
+    async def cancel_reminder(
+        self, ack: AsyncAck, body: Body, action: Body, respond: AsyncRespond
+    ) -> None:
+        """A reminder's Cancel button: the same as `/slis remind cancel <id>`; on success the
+        message with the button is replaced by the confirmation."""
+        await ack()
+        value = str(action.get("value") or "").strip()
+        if not value.isdigit():
+            log.warning("a %s action without a reminder id", CANCEL_REMINDER)
+            return
+        user = str((body.get("user") or {}).get("id") or "")
+        actor = await self.core.identify(
+            ChatUser(Platform.SLACK, _workspace(body), user), self.profiles
+        )
+        reply = await self.core.command(actor, f"remind cancel {value}")
+        await respond(replace_original=not reply.is_error, **render.message(reply))
+
     async def not_yet_handled(self, ack: AsyncAck, body: Body) -> None:
         await ack()
         log.debug("no feature handles %s yet", describe(body))
@@ -205,6 +228,7 @@ def routes(handlers: SlackHandlers) -> list[Route]:
         Route("event", "app_uninstalled", handlers.uninstalled),
         Route("event", "tokens_revoked", handlers.tokens_revoked),
         Route("event", ANYTHING, handlers.not_yet_handled),
+        Route("action", CANCEL_REMINDER, handlers.cancel_reminder),
         Route("action", ANYTHING, handlers.not_yet_handled),
         Route("view", ANYTHING, handlers.not_yet_handled),
         Route("shortcut", ANYTHING, handlers.not_yet_handled),

@@ -2,18 +2,26 @@
 
 It runs an aiohttp server in its own thread and event loop, so sync tests, async tests and an
 app served by uvicorn in another thread can all talk to it. Tell it to fail a method with
-`fail(...)`: HTTP 429 with Retry-After, a 5xx, or `{"ok": false, "error": ...}`.
+`fail(...)`: HTTP 429 with Retry-After, a 5xx, or `{"ok": false, "error": ...}`; to fail every
+n-th call with `intermittent(...)`; to enforce a fixed rate limit with `rate_limit(...)`; and
+to answer `channel_not_found` for channels added to `missing_channels`.
+
+Posted messages are kept per channel (`posted`), with their message metadata, and
+`conversations.history` returns them (metadata only with `include_all_metadata`). A message
+posted to a user id (U…) goes to the app's direct message with them, `D<user id>`, the channel
+`conversations.open` returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -33,6 +41,7 @@ class Call:
     params: dict[str, Any]
     headers: dict[str, str]
     http_method: str = "POST"
+    at: float = field(default_factory=time.time)  # when it arrived (wall clock)
 
     @property
     def token(self) -> str | None:
@@ -51,6 +60,44 @@ class Failure:
 
 
 @dataclass
+class Intermittent:
+    """Fail every `every`-th call with HTTP `status`."""
+
+    status: int
+    every: int
+    seen: int = 0
+
+
+@dataclass
+class RateLimit:
+    """At most `per_second` accepted calls per method in any one-second window."""
+
+    per_second: int
+    methods: frozenset[str] | None  # None: every method
+    retry_after: int
+    accepted: dict[str, collections.deque[float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A message chat.postMessage accepted."""
+
+    channel: str
+    ts: str
+    text: str | None
+    metadata: dict[str, Any] | None
+    at: float  # wall clock
+
+    @property
+    def key(self) -> str | None:
+        """The outbox key the message carries in its metadata, if any."""
+        if not self.metadata or self.metadata.get("event_type") != "slis_outbox":
+            return None
+        key = (self.metadata.get("event_payload") or {}).get("key")
+        return str(key) if key is not None else None
+
+
+@dataclass
 class FakeSlackApi:
     """The fake server. `url` is the Web API base (SLACK_API_URL)."""
 
@@ -60,9 +107,15 @@ class FakeSlackApi:
     calls: list[Call] = field(default_factory=list)
     socket_received: list[dict[str, Any]] = field(default_factory=list)
 
+    missing_channels: set[str] = field(default_factory=set)
+
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._failures: dict[str, Failure] = {}
+        self._intermittent: dict[str, Intermittent] = {}
+        self._rate_limit: RateLimit | None = None
+        self._posted: dict[str, list[Posted]] = {}
+        self.limited_at: list[float] = []  # when each 429 was answered (wall clock)
         self._ts = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -95,6 +148,31 @@ class FakeSlackApi:
             error = "ratelimited"
         with self._lock:
             self._failures[method] = Failure(status, error, retry_after, times)
+
+    def intermittent(self, method: str, *, status: int = 500, every: int = 3) -> None:
+        """Fail every `every`-th call to `method` with HTTP `status`, until told otherwise."""
+        with self._lock:
+            self._intermittent[method] = Intermittent(status, every)
+
+    def rate_limit(
+        self, per_second: int, *, methods: Iterable[str] | None = None, retry_after: int = 1
+    ) -> None:
+        """Answer 429 (with Retry-After) to a call beyond `per_second` accepted calls of its
+        method in the last second; `methods` None means every method."""
+        with self._lock:
+            chosen = frozenset(methods) if methods is not None else None
+            self._rate_limit = RateLimit(per_second, chosen, retry_after)
+
+    def posted(self, channel: str | None = None) -> list[Posted]:
+        """Messages posted (to `channel`, or anywhere), oldest first."""
+        with self._lock:
+            if channel is not None:
+                return list(self._posted.get(channel, []))
+            return sorted((m for msgs in self._posted.values() for m in msgs), key=lambda m: m.at)
+
+    def posted_keys(self) -> collections.Counter[str]:
+        """How many times each outbox key arrived."""
+        return collections.Counter(m.key for m in self.posted() if m.key is not None)
 
     def calls_to(self, method: str) -> list[Call]:
         with self._lock:
@@ -204,10 +282,31 @@ class FakeSlackApi:
                     del self._failures[call.method]
             return failure
 
+    def _limited(self, call: Call) -> Failure | None:
+        """A 429 or an intermittent failure for this call, counting it in either case."""
+        with self._lock:
+            limit = self._rate_limit
+            if limit is not None and (limit.methods is None or call.method in limit.methods):
+                window = limit.accepted.setdefault(call.method, collections.deque())
+                while window and window[0] <= call.at - 1.0:
+                    window.popleft()
+                if len(window) >= limit.per_second:
+                    self.limited_at.append(time.time())
+                    return Failure(429, "ratelimited", limit.retry_after)
+            flaky = self._intermittent.get(call.method)
+            if flaky is not None:
+                flaky.seen += 1
+                if flaky.seen % flaky.every == 0:
+                    return Failure(flaky.status)
+            if limit is not None and (limit.methods is None or call.method in limit.methods):
+                limit.accepted[call.method].append(call.at)
+            return None
+
     async def _api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
         params = await self._params(request)
-        failure = self._record(Call(method, params, dict(request.headers), request.method))
+        call = Call(method, params, dict(request.headers), request.method)
+        failure = self._record(call) or self._limited(call)
         if failure is not None:
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else None
             if failure.status >= 500:
@@ -218,6 +317,11 @@ class FakeSlackApi:
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         ts = f"{int(time.time())}.{next(self._ts):06d}"
+        channel = str(params.get("channel", ""))
+        if method in ("chat.postMessage", "conversations.history") and (
+            channel in self.missing_channels
+        ):
+            return {"ok": False, "error": "channel_not_found"}
         match method:
             case "auth.test":
                 return {
@@ -241,7 +345,10 @@ class FakeSlackApi:
                 }
             case "chat.postMessage":
                 message = {"text": params.get("text"), "user": BOT_USER_ID, "ts": ts}
-                return {"ok": True, "channel": params.get("channel"), "ts": ts, "message": message}
+                where = self._store(channel, ts, params)
+                return {"ok": True, "channel": where, "ts": ts, "message": message}
+            case "conversations.history":
+                return self._history(channel, params)
             case "chat.postEphemeral":
                 return {"ok": True, "message_ts": ts}
             case "views.publish" | "views.open":
@@ -254,6 +361,43 @@ class FakeSlackApi:
             case "apps.connections.open":
                 return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
         return {"ok": False, "error": "unknown_method"}
+
+    def _store(self, channel: str, ts: str, params: dict[str, Any]) -> str:
+        """Keep a posted message; returns the channel it landed in."""
+        where = f"D{channel}" if channel[:1] in ("U", "W") else channel
+        metadata = params.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        text = params.get("text")
+        posted = Posted(where, ts, None if text is None else str(text), metadata, time.time())
+        with self._lock:
+            self._posted.setdefault(where, []).append(posted)
+        return where
+
+    def _history(self, channel: str, params: dict[str, Any]) -> dict[str, Any]:
+        """conversations.history: newest first, from `oldest`, paged by `limit` and `cursor`."""
+        oldest = float(params.get("oldest") or 0)
+        limit = int(params.get("limit") or 100)
+        offset = int(params.get("cursor") or 0)
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self._lock:
+            found = [m for m in self._posted.get(channel, []) if float(m.ts) >= oldest]
+        found.reverse()
+        page = found[offset : offset + limit]
+        messages = []
+        for m in page:
+            message: dict[str, Any] = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID}
+            message.update(text=m.text, ts=m.ts)
+            if with_metadata and m.metadata is not None:
+                message["metadata"] = m.metadata
+            messages.append(message)
+        more = offset + limit < len(found)
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(offset + limit) if more else ""},
+        }
 
     async def _hook(self, request: web.Request) -> web.Response:
         params = await self._params(request)

@@ -30,6 +30,10 @@ EXPECTED_BOT_SCOPES = {
     "users:read",
     "users:read.email",
     "app_mentions:read",
+    "im:write",
+    "im:history",
+    "channels:history",
+    "groups:history",
 }
 EXPECTED_BOT_EVENTS = {"app_home_opened", "app_mention", "app_uninstalled", "tokens_revoked"}
 

@@ -64,7 +64,8 @@ def snapshot(db: Database) -> dict[str, list[dict[str, Any]]]:
     with db.engine.connect() as conn:
         return {
             table.name: [
-                dict(row._mapping) for row in conn.execute(table.select().order_by(table.c.id))
+                dict(row._mapping)
+                for row in conn.execute(table.select().order_by(*table.primary_key.columns))
             ]
             for table in SQLModel.metadata.sorted_tables
         }

@@ -41,3 +41,11 @@ def test_describe_names_requests_without_their_content() -> None:
     )
     assert describe({"type": "shortcut", "callback_id": "new_request"}) == "shortcut new_request"
     assert describe({}) == "request"
+
+
+def test_command_text_entities_are_decoded_and_mentions_kept() -> None:
+    from handlers.slack.app import unescape
+
+    assert unescape("school Smith &amp; Jones") == "school Smith & Jones"
+    assert unescape("remind <@U0HEAD|ada> 1 &lt; 2") == "remind <@U0HEAD|ada> 1 < 2"
+    assert unescape("&amp;lt;") == "&lt;"

@@ -1,7 +1,7 @@
 """seen inbound requests
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0005
 Create Date: 2026-11-24 14:45:00
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0002"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,612 @@
+"""The outbox: every message the bot starts is a row first, sent later by the relay.
+
+`enqueue` adds a row in the caller's transaction, under a unique idempotency key, so a state
+change and the messages it causes commit together and a repeated change adds nothing.
+`OutboxService` is what the relay (scheduler.relay) and `slis outbox` use: claim due rows,
+record how sending went, park rows that cannot be sent and tell the tenant's administrators.
+
+A row's life: pending -> in_flight (claimed: attempts + 1) -> sent, or back to pending for a
+retry, or failed ("parked": kept for `slis outbox retry`). Rows with the same destination (a
+person, or a conversation) go one at a time, in the order they were due.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, case, exists, func, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from bot.errors import NotFound, UserError
+from bot.ports import Clock
+from bot.reply_codec import reply_from_json, reply_to_json
+from bot.types import Context, ConversationRef, Heading, Paragraph, Platform, Reply, Role
+from storage.engine import Database
+from storage.models import ChatIdentity, Person, RoleAssignment, Tenant
+from storage.outbox_tables import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"
+IN_FLIGHT = "in_flight"
+SENT = "sent"
+FAILED = "failed"
+
+ALERT_PREFIX = "outbox-alert:"
+KEY_LIMIT = 255
+
+_T: Table = cast(Table, OutboxMessage.__table__)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a message is for: a person (their chat account is found when it is sent) or a
+    conversation. Exactly one of the two."""
+
+    person_id: int | None = None
+    conversation: ConversationRef | None = None
+
+
+@dataclass(frozen=True)
+class OutboxPolicy:
+    """How patient the relay is: the numbers behind claiming, retrying and parking."""
+
+    # A row in flight longer than this was being sent by a process that has since died.
+    lease: timedelta = timedelta(seconds=60)
+    # Failed attempts (5xx, network) before a row is parked; rate limits do not count.
+    max_attempts: int = 8
+    # Exponential backoff with full jitter: attempt n waits up to min(cap, base * 2**(n-1)).
+    backoff_base: timedelta = timedelta(seconds=2)
+    backoff_cap: timedelta = timedelta(minutes=5)
+    # How far before an earlier attempt to look for the message on the platform, for clock skew.
+    check_margin: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A row this relay is sending now, with everything needed to send it."""
+
+    id: int
+    tenant_id: int
+    key: str
+    to: ConversationRef | None  # None: the recipient cannot be reached; see `problem`
+    reply: Reply | None
+    attempts: int  # including this one
+    needs_check: bool  # an earlier attempt may have arrived: ask the platform first
+    check_since: datetime  # where to start looking for an earlier attempt
+    claimed_at: datetime
+    problem: str | None = None
+
+    @property
+    def is_alert(self) -> bool:
+        return self.key.startswith(ALERT_PREFIX)
+
+
+@dataclass(frozen=True)
+class FailedRow:
+    """A parked row, as `slis outbox status` lists it."""
+
+    id: int
+    tenant_id: int
+    key: str
+    recipient: str
+    attempts: int
+    error: str
+    not_before: datetime
+    failed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TenantCounts:
+    tenant_id: int
+    tenant_name: str
+    pending: int = 0
+    due: int = 0  # pending rows whose time has come
+    in_flight: int = 0
+    failed: int = 0
+    sent: int = 0
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    tenants: list[TenantCounts] = field(default_factory=list)
+    failed: list[FailedRow] = field(default_factory=list)
+
+
+def destination_of(to: Recipient) -> str:
+    """The key that orders and paces rows: one conversation, or one person."""
+    if to.person_id is not None:
+        return f"person:{to.person_id}"
+    assert to.conversation is not None
+    c = to.conversation
+    return f"{c.platform.value}:{c.workspace_id}:{c.conversation_id}"
+
+
+def enqueue(
+    session: Session,
+    *,
+    tenant_id: int,
+    key: str,
+    to: Recipient,
+    reply: Reply,
+    not_before: datetime,
+) -> bool:
+    """Add a message to the outbox in the caller's transaction.
+
+    Returns False, adding nothing, when a row with `key` already exists: the key is what makes
+    a repeated state change send its messages once. Raises ValueError for a recipient that is
+    not exactly one of person or conversation, a person of another tenant, an empty or overlong
+    key, or a naive `not_before`.
+    """
+    if (to.person_id is None) == (to.conversation is None):
+        raise ValueError("a recipient is exactly one of person_id or conversation")
+    if not key or len(key) > KEY_LIMIT:
+        raise ValueError(f"an outbox key has 1 to {KEY_LIMIT} characters")
+    if not_before.tzinfo is None:
+        raise ValueError("not_before must be timezone-aware")
+    if to.person_id is not None:
+        owner = session.exec(select(Person.tenant_id).where(Person.id == to.person_id)).first()
+        if owner != tenant_id:
+            raise ValueError(f"person {to.person_id} is not in tenant {tenant_id}")
+    c = to.conversation
+    due = not_before.astimezone(UTC)
+    values: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "key": key,
+        "person_id": to.person_id,
+        "platform": c.platform.value if c else None,
+        "workspace_id": c.workspace_id if c else None,
+        "conversation_id": c.conversation_id if c else None,
+        "service_url": c.service_url if c else None,
+        "destination": destination_of(to),
+        "payload": reply_to_json(reply),
+        "not_before": due,
+        "next_attempt_at": due,
+        "status": PENDING,
+        "attempts": 0,
+        "needs_check": False,
+        # Audit only; nothing is decided by it, so the wall clock will do.
+        "created_at": datetime.now(UTC),
+    }
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # ON CONFLICT DO NOTHING: a concurrent insert of the same key waits for the other
+    # transaction and then adds nothing, instead of failing the caller's transaction.
+    stmt = insert(_T).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    result = session.exec(stmt.returning(_T.c.id))
+    return result.first() is not None
+
+
+def retry_delay(attempt: int, *, base: timedelta, cap: timedelta, rng: random.Random) -> timedelta:
+    """How long to wait after failed attempt number `attempt` (1, 2, ...): exponential
+    backoff with full jitter, a uniform draw from [0, min(cap, base * 2**(attempt-1))]."""
+    ceiling = min(cap.total_seconds(), base.total_seconds() * 2 ** max(0, attempt - 1))
+    return timedelta(seconds=rng.uniform(0, ceiling))
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _maybe_aware(value: datetime | None) -> datetime | None:
+    return None if value is None else _aware(value)
+
+
+class OutboxService:
+    """Claims, outcomes, parking and status of outbox rows; used by the relay and the CLI."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        policy: OutboxPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.policy = policy or OutboxPolicy()
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+
+    # --- the relay's side -----------------------------------------------------------------
+
+    def claim_due(
+        self,
+        limit: int,
+        platforms: Sequence[Platform],
+        *,
+        people_on: Sequence[Platform] | None = None,
+    ) -> list[Claim]:
+        """Claim up to `limit` due rows that can go now, and mark them in flight.
+
+        A row can go when it is pending, its next attempt is due, it is the earliest unsent row
+        of its destination and no row of that destination is in flight, and it is for a
+        conversation on one of `platforms` or for a person. People are resolved now to a chat
+        account on the first of `people_on` (default: `platforms`) they have one on; a claim
+        whose recipient cannot be reached says so in `problem`.
+
+        The claim is one UPDATE ... RETURNING. On PostgreSQL its rows are chosen with FOR UPDATE
+        SKIP LOCKED, so concurrent claimers never take the same row; on SQLite the statement
+        opens the transaction and holds the database's single write lock (as BEGIN IMMEDIATE
+        would) until the claim commits.
+
+        Strictly in order per destination: a row waiting for its retry holds back later rows
+        for the same person or conversation. Between destinations, rows go by their due time;
+        there is no further fairness between tenants.
+        """
+        if limit <= 0 or not platforms:
+            return []
+        reachable = people_on if people_on is not None else platforms
+        now = self.clock.now()
+        names = [p.value for p in platforms]
+        candidate = _T.alias("candidate")
+        earlier = _T.alias("earlier")
+        blocked = exists().where(
+            earlier.c.destination == candidate.c.destination,
+            or_(
+                earlier.c.status == IN_FLIGHT,
+                and_(
+                    earlier.c.status == PENDING,
+                    or_(
+                        earlier.c.not_before < candidate.c.not_before,
+                        and_(
+                            earlier.c.not_before == candidate.c.not_before,
+                            earlier.c.id < candidate.c.id,
+                        ),
+                    ),
+                ),
+            ),
+        )
+        heads = (
+            select(candidate.c.id)
+            .where(
+                candidate.c.status == PENDING,
+                candidate.c.next_attempt_at <= now,
+                or_(candidate.c.person_id.is_not(None), candidate.c.platform.in_(names)),
+                ~blocked,
+            )
+            .order_by(candidate.c.next_attempt_at, candidate.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            update(_T)
+            .where(_T.c.id.in_(heads))
+            .values(
+                status=IN_FLIGHT,
+                claimed_at=now,
+                attempts=_T.c.attempts + 1,
+                first_attempt_at=func.coalesce(_T.c.first_attempt_at, now),
+            )
+            .returning(_T.c.id)
+        )
+        with self.db.session() as session:
+            ids = [row[0] for row in session.exec(claim).all()]
+            if not ids:
+                return []
+            rows = session.exec(
+                select(OutboxMessage)
+                .where(col(OutboxMessage.id).in_(ids))
+                .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+            ).all()
+            return [self._claimed(session, row, reachable, now) for row in rows]
+
+    def _claimed(
+        self, session: Session, row: OutboxMessage, platforms: Sequence[Platform], now: datetime
+    ) -> Claim:
+        assert row.id is not None
+        problem: str | None = None
+        to: ConversationRef | None = None
+        if row.person_id is not None:
+            to = self._chat_account(session, row, platforms)
+            if to is None:
+                listed = ", ".join(p.value for p in platforms)
+                problem = f"person {row.person_id} has no chat account on {listed}"
+            else:
+                row.platform = to.platform.value
+                row.workspace_id = to.workspace_id
+                row.conversation_id = to.conversation_id
+                session.add(row)
+        else:
+            assert row.platform and row.workspace_id is not None and row.conversation_id
+            to = ConversationRef(
+                Platform(row.platform), row.workspace_id, row.conversation_id, row.service_url
+            )
+        reply: Reply | None = None
+        try:
+            reply = reply_from_json(row.payload)
+        except ValueError as exc:
+            problem = f"unreadable message: {exc}"
+        first = _maybe_aware(row.first_attempt_at) or now
+        return Claim(
+            id=row.id,
+            tenant_id=row.tenant_id,
+            key=row.key,
+            to=to,
+            reply=reply,
+            attempts=row.attempts,
+            needs_check=row.needs_check,
+            check_since=first - self.policy.check_margin,
+            claimed_at=now,
+            problem=problem,
+        )
+
+    def _chat_account(
+        self, session: Session, row: OutboxMessage, platforms: Sequence[Platform]
+    ) -> ConversationRef | None:
+        identities = session.exec(
+            select(ChatIdentity)
+            .where(
+                ChatIdentity.tenant_id == row.tenant_id,
+                ChatIdentity.person_id == row.person_id,
+                col(ChatIdentity.platform).in_([p.value for p in platforms]),
+            )
+            .order_by(col(ChatIdentity.id))
+        ).all()
+        for platform in platforms:
+            for identity in identities:
+                if identity.platform == platform.value:
+                    # A person's user id is where their direct message with the bot goes.
+                    return ConversationRef(platform, identity.workspace_id, identity.user_id)
+        return None
+
+    def mark_sent(self, claim: Claim, message_id: str) -> None:
+        """The platform has the message (`message_id` is its id there)."""
+        with self.db.session() as session:
+            session.exec(
+                update(_T)
+                .where(_T.c.id == claim.id, _T.c.status != SENT)
+                .values(
+                    status=SENT,
+                    sent_at=self.clock.now(),
+                    message_id=message_id[:255],
+                    needs_check=False,
+                    last_error=None,
+                )
+            )
+
+    def mark_retry(
+        self,
+        claim: Claim,
+        error: str,
+        retry_at: datetime,
+        *,
+        counted: bool = True,
+        needs_check: bool = False,
+    ) -> None:
+        """Put the row back to be tried at `retry_at`. `counted=False` (rate limits) gives the
+        attempt back, so waiting for the platform never brings a row nearer to parking.
+        `needs_check`: the attempt may have arrived, ask the platform before sending again."""
+        values: dict[str, Any] = {
+            "status": PENDING,
+            "next_attempt_at": retry_at,
+            "last_error": error[:2000],
+        }
+        if not counted:
+            values["attempts"] = case((_T.c.attempts > 0, _T.c.attempts - 1), else_=0)
+        if needs_check:
+            values["needs_check"] = True
+        with self.db.session() as session:
+            session.exec(
+                update(_T).where(_T.c.id == claim.id, _T.c.status == IN_FLIGHT).values(**values)
+            )
+
+    def retry_at(self, attempts: int) -> datetime:
+        """When to try again after `attempts` failed attempts (backoff with full jitter)."""
+        p = self.policy
+        delay = retry_delay(attempts, base=p.backoff_base, cap=p.backoff_cap, rng=self._rng)
+        return self.clock.now() + delay
+
+    def exhausted(self, claim: Claim) -> bool:
+        """True when the row has had all the attempts it gets."""
+        return claim.attempts >= self.policy.max_attempts
+
+    def park(self, claim: Claim, error: str) -> list[int]:
+        """Give up on the row (status failed) and, unless it is itself an alert, queue an alert
+        to each of the tenant's administrators in the same transaction. Returns the alert
+        rows' ids."""
+        now = self.clock.now()
+        alerts: list[int] = []
+        with self.db.session() as session:
+            result = session.exec(
+                update(_T)
+                .where(_T.c.id == claim.id, _T.c.status == IN_FLIGHT)
+                .values(status=FAILED, last_error=error[:2000], next_attempt_at=now)
+            )
+            if not result.rowcount:
+                return []
+            log.warning(
+                "outbox row %s (%s) parked after %d attempt(s): %s",
+                claim.id,
+                claim.key,
+                claim.attempts,
+                error,
+            )
+            if claim.is_alert:
+                return []
+            admins = self._administrators(session, claim.tenant_id)
+            if not admins:
+                log.error(
+                    "tenant %s has no administrator to tell that row %s failed",
+                    claim.tenant_id,
+                    claim.id,
+                )
+                return []
+            reply = alert_reply(claim, self._describe(session, claim), error)
+            for person_id in admins:
+                key = f"{ALERT_PREFIX}{claim.id}:person:{person_id}"
+                to = Recipient(person_id=person_id)
+                if enqueue(
+                    session,
+                    tenant_id=claim.tenant_id,
+                    key=key,
+                    to=to,
+                    reply=reply,
+                    not_before=now,
+                ):
+                    alerts.append(person_id)
+        return alerts
+
+    def _administrators(self, session: Session, tenant_id: int) -> list[int]:
+        return list(
+            session.exec(
+                select(RoleAssignment.person_id)
+                .where(
+                    RoleAssignment.tenant_id == tenant_id,
+                    RoleAssignment.role == Role.ADMINISTRATOR.value,
+                )
+                .distinct()
+                .order_by(col(RoleAssignment.person_id))
+            ).all()
+        )
+
+    def _describe(self, session: Session, claim: Claim) -> str:
+        row = session.get(OutboxMessage, claim.id)
+        return _recipient_text(session, row) if row is not None else "its recipient"
+
+    def recover_stale(
+        self, *, older_than: timedelta | None = None, exclude: Collection[int] = ()
+    ) -> int:
+        """Return rows left in flight by a process that died to pending, marked to be checked
+        on the platform before they are sent again. `older_than` defaults to the lease; zero
+        takes every row in flight (only when no other process can be sending). Returns how
+        many rows were recovered."""
+        cutoff = self.clock.now() - (self.policy.lease if older_than is None else older_than)
+        stmt = (
+            update(_T)
+            .where(_T.c.status == IN_FLIGHT, _T.c.claimed_at <= cutoff)
+            .values(status=PENDING, needs_check=True, next_attempt_at=self.clock.now())
+        )
+        if exclude:
+            stmt = stmt.where(_T.c.id.not_in(list(exclude)))
+        with self.db.session() as session:
+            count = int(session.exec(stmt).rowcount or 0)
+        if count:
+            log.warning("recovered %d outbox row(s) left in flight by a stopped process", count)
+        return count
+
+    def waiting_without_messenger(self, platforms: Collection[Platform]) -> int:
+        """Pending rows for conversations on platforms this process cannot send to."""
+        names = [p.value for p in platforms]
+        with self.db.session() as session:
+            stmt = (
+                select(func.count())
+                .select_from(_T)
+                .where(
+                    _T.c.status == PENDING, _T.c.person_id.is_(None), _T.c.platform.not_in(names)
+                )
+            )
+            return int(session.exec(stmt).one())
+
+    # --- the administrator's side ---------------------------------------------------------
+
+    def status(self, tenant_id: int | None = None, *, failed_limit: int = 10) -> OutboxStatus:
+        """Counts per tenant and status, and the most recently parked rows with their error."""
+        now = self.clock.now()
+        with self.db.session() as session:
+            tenants = {
+                t.id: t.name
+                for t in session.exec(select(Tenant)).all()
+                if tenant_id is None or t.id == tenant_id
+            }
+            due = func.sum(case((_T.c.next_attempt_at <= now, 1), else_=0))
+            stmt = select(_T.c.tenant_id, _T.c.status, func.count(), due).group_by(
+                _T.c.tenant_id, _T.c.status
+            )
+            if tenant_id is not None:
+                stmt = stmt.where(_T.c.tenant_id == tenant_id)
+            counts: dict[int, dict[str, int]] = {}
+            for tid, status, count, due_count in session.exec(stmt).all():
+                per = counts.setdefault(tid, {})
+                per[status] = int(count)
+                if status == PENDING:
+                    per["due"] = int(due_count or 0)
+            rows = [
+                TenantCounts(
+                    tenant_id=tid,
+                    tenant_name=tenants.get(tid, f"tenant {tid}"),
+                    pending=per.get(PENDING, 0),
+                    due=per.get("due", 0),
+                    in_flight=per.get(IN_FLIGHT, 0),
+                    failed=per.get(FAILED, 0),
+                    sent=per.get(SENT, 0),
+                )
+                for tid, per in sorted(counts.items())
+            ]
+            failed_stmt = (
+                select(OutboxMessage)
+                .where(OutboxMessage.status == FAILED)
+                .order_by(col(OutboxMessage.next_attempt_at).desc(), col(OutboxMessage.id).desc())
+                .limit(failed_limit)
+            )
+            if tenant_id is not None:
+                failed_stmt = failed_stmt.where(OutboxMessage.tenant_id == tenant_id)
+            failed = [
+                FailedRow(
+                    id=row.id or 0,
+                    tenant_id=row.tenant_id,
+                    key=row.key,
+                    recipient=_recipient_text(session, row),
+                    attempts=row.attempts,
+                    error=row.last_error or "",
+                    not_before=_aware(row.not_before),
+                    failed_at=_maybe_aware(row.next_attempt_at),
+                )
+                for row in session.exec(failed_stmt).all()
+            ]
+        return OutboxStatus(rows, failed)
+
+    def requeue(self, row_id: int) -> OutboxMessage:
+        """Put a parked row back in the queue, due now, with its attempts reset."""
+        with self.db.session() as session:
+            row = session.get(OutboxMessage, row_id)
+            if row is None:
+                raise NotFound(f"There is no outbox row {row_id}.")
+            if row.status != FAILED:
+                raise UserError(
+                    f"Outbox row {row_id} is {row.status.replace('_', ' ')}; only failed rows"
+                    " can be retried."
+                )
+            row.status = PENDING
+            row.attempts = 0
+            row.next_attempt_at = self.clock.now()
+            session.add(row)
+            return row
+
+
+def _recipient_text(session: Session, row: OutboxMessage) -> str:
+    if row.person_id is not None:
+        person = session.get(Person, row.person_id)
+        name = person.name if person is not None else "unknown person"
+        return f"{name} (person {row.person_id})"
+    return f"conversation {row.conversation_id} on {row.platform} ({row.workspace_id})"
+
+
+def alert_reply(claim: Claim, recipient: str, error: str) -> Reply:
+    """What an administrator is told when a message is parked."""
+    summary = f"A message could not be delivered to {recipient}."
+    detail = (
+        f"The bot gave up on outbox row {claim.id} (`{claim.key}`) after"
+        f" {claim.attempts} attempt(s): {error}"
+    )
+    return Reply(
+        summary,
+        (
+            Heading("A message could not be delivered"),
+            Paragraph(summary),
+            Paragraph(detail),
+            Context(
+                f"Once the cause is fixed, `slis outbox retry {claim.id}` sends it again;"
+                " `slis outbox status` lists what is waiting and what failed."
+            ),
+        ),
+        private=False,
+        is_error=True,
+    )
