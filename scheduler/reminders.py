@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from apscheduler.events import EVENT_JOB_SUBMITTED  # type: ignore[import-untyped]
 from apscheduler.jobstores.base import JobLookupError  # type: ignore[import-untyped]
 from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped]
@@ -61,6 +62,12 @@ def job_id(reminder_id: int) -> str:
 
 def catch_up_id(reminder_id: int) -> str:
     return f"reminder:{reminder_id}:catch-up"
+
+
+def reminder_of_job(job: str) -> int | None:
+    """The reminder id of a regular reminder job's id (`reminder:<id>`), else None."""
+    prefix, _, rest = job.partition(":")
+    return int(rest) if prefix == "reminder" and rest.isdigit() else None
 
 
 def run_reminder(source: str, reminder_id: int, due: str | None = None) -> None:
@@ -216,6 +223,7 @@ class ReminderJobs:
             self._specs.clear()
             self._handled.clear()
             self._watermark = None
+        scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
         scheduler.add_job(
             sync_reminders,
             IntervalTrigger(seconds=self.sync_interval.total_seconds()),
@@ -246,6 +254,8 @@ class ReminderJobs:
             self.service.resume_waiting()  # they then show up as changed, below
         rows = self.service.schedules(changed_since=since)
         with self._lock:
+            # An occurrence older than the grace window is never caught up; forget it.
+            self._handled = {h for h in self._handled if now - h[1] <= self.grace}
             for reminder in rows:
                 self._apply(reminder, now)
             if rows:
@@ -277,6 +287,19 @@ class ReminderJobs:
         with self._lock:
             self._handled.add((reminder_id, due))
         self.service.fire(reminder_id, due)
+
+    def _submitted(self, event: Any) -> None:
+        """Note an occurrence as handled the moment APScheduler hands it to a worker.
+
+        `run` notes it too, but only once a worker thread takes it up; a sync in between would
+        otherwise see the row still due and add a catch-up for the same occurrence.
+        """
+        rid = reminder_of_job(event.job_id)
+        if rid is None:
+            return
+        with self._lock:
+            for due in event.scheduled_run_times:
+                self._handled.add((rid, due.astimezone(UTC)))
 
     # --- inside -------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
@@ -462,3 +463,29 @@ def test_a_killed_leaders_reminders_still_fire_exactly_once_from_the_other_repli
         assert {r.status for r in s.exec(select(Reminder)).all()} == {DONE}
     db.dispose()
     assert "Traceback" not in follower.output()
+
+
+async def test_a_due_job_handed_to_a_worker_is_not_caught_up_again_by_a_sync(
+    db: Database, world: World, service: ReminderService, clock: FakeClock, scheduler: Schedulers
+) -> None:
+    """Between APScheduler submitting a one-off and a worker starting it, the row still looks
+    due; a sync then must not add a catch-up for the same occurrence."""
+    head = person(db, world, HEAD)
+    reminder = service.create(head, "me in 3 days at 10:00 call Ben")
+    s = scheduler()
+    jobs = ReminderJobs(service, clock)
+    jobs.install(s)
+    s.start(paused=True)
+    jobs.sync()
+    assert s.get_job(job_id(reminder.id)) is not None
+    # APScheduler submits the job at its due time (and, a one-off, drops it from the store)...
+    clock.current = reminder.next_due + timedelta(seconds=1)
+    s.remove_job(job_id(reminder.id))
+    jobs._submitted(
+        JobSubmissionEvent(EVENT_JOB_SUBMITTED, job_id(reminder.id), "default", [reminder.next_due])
+    )
+    # ...and before the worker has fired it, a sync reads the row, still active and due.
+    jobs._watermark = None  # force a full rebuild, which re-applies every active row
+    jobs.sync()
+    assert s.get_job(job_id(reminder.id)) is None
+    assert s.get_job(catch_up_id(reminder.id)) is None
