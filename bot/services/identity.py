@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.types import Actor, ChatUser, Grant, Role, ScopeKind
@@ -55,18 +56,18 @@ class IdentityService:
             if identity is None:
                 return Actor(chat, tenant.id, tenant.name, None, None)
             person = session.get(Person, identity.person_id)
-            assert person is not None and person.id is not None
-            return Actor(
-                chat,
-                tenant.id,
-                tenant.name,
-                person.id,
-                person.name,
-                grants_for(session, tenant.id, person.id),
-            )
+            assert person is not None
+            return _linked(session, chat, tenant, person)
 
     def link_by_email(self, chat: ChatUser, email: str) -> Actor:
         """Link the chat user to the tenant's person with this e-mail, if there is one."""
+        try:
+            return self._link_by_email(chat, email)
+        except IntegrityError:
+            # Two first requests from the same person at once: the other one linked them.
+            return self.actor_for(chat)
+
+    def _link_by_email(self, chat: ChatUser, email: str) -> Actor:
         with self._db.session() as session:
             tenant = self._tenant(session, chat)
             if tenant is None:
@@ -90,14 +91,7 @@ class IdentityService:
                     source="email",
                 )
             )
-            return Actor(
-                chat,
-                tenant.id,
-                tenant.name,
-                person.id,
-                person.name,
-                grants_for(session, tenant.id, person.id),
-            )
+            return _linked(session, chat, tenant, person)
 
     def _tenant(self, session: Session, chat: ChatUser) -> Tenant | None:
         workspace = session.exec(
@@ -111,6 +105,18 @@ class IdentityService:
         if self._default_la_code is None:
             return None
         return session.exec(select(Tenant).where(Tenant.la_code == self._default_la_code)).first()
+
+
+def _linked(session: Session, chat: ChatUser, tenant: Tenant, person: Person) -> Actor:
+    assert tenant.id is not None and person.id is not None
+    return Actor(
+        chat,
+        tenant.id,
+        tenant.name,
+        person.id,
+        person.name,
+        grants_for(session, tenant.id, person.id),
+    )
 
 
 def grants_for(session: Session, tenant_id: int, person_id: int) -> tuple[Grant, ...]:

@@ -134,6 +134,16 @@ async def test_unlinked_user_is_linked_by_profile_email_once(db: Database, world
     assert again.person_id == first.person_id and profiles.asked == 1
 
 
+def test_linking_the_same_user_twice_at_once_keeps_one_link(db: Database, world: World) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    fay = world.users["fay@schools.example.org"]
+    services = [Core(db).identity for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        actors = list(pool.map(lambda s: s.link_by_email(fay, "fay@schools.example.org"), services))
+    assert {a.person_id for a in actors} == {world.people["fay@schools.example.org"]}
+
+
 async def test_unmatched_user_is_not_asked_about_on_every_request(
     db: Database, world: World
 ) -> None:
