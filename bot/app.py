@@ -22,6 +22,7 @@ from handlers.slack.app import (
     stop_socket_mode,
 )
 from handlers.slack.messenger import SlackMessenger
+from scheduler.housekeeping import Housekeeping
 from scheduler.reminders import ReminderJobs
 from scheduler.runtime import Runtime
 from storage.engine import Database
@@ -58,7 +59,7 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
         messengers: dict[Platform, Messenger] = {}
         if slack_messenger is not None:
             messengers[Platform.SLACK] = slack_messenger
-        runtime = Runtime(core, messengers, job_sources=(ReminderJobs(core),))
+        runtime = Runtime(core, messengers, job_sources=(ReminderJobs(core), Housekeeping(core)))
         try:
             if slack is not None and creds is not None and creds.mode is SlackMode.SOCKET:
                 socket = await start_socket_mode(slack, creds)
