@@ -265,8 +265,11 @@ class ReminderJobs:
         """Every active reminder's job, from the table. Called with the lock held."""
         now = self.clock.now()
         rows = self.service.schedules()
-        for reminder in rows:
-            self._apply(reminder, now)
+        # Many jobs at once: let a batching scheduler (the runtime's) coalesce its wake-ups.
+        batch = getattr(self._scheduler, "adding_many", contextlib.nullcontext)
+        with batch():
+            for reminder in rows:
+                self._apply(reminder, now)
         self._watermark = max((r.updated_at for r in rows), default=now)
         log.info("reminder jobs built: %d reminder(s)", len(self._installed))
 
