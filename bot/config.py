@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         default=None,
         description="Local authority for chat workspaces the directory does not map.",
     )
+    # Keys anonymous survey responses so a person can change theirs while the database alone
+    # cannot link answer to person. Keep it secret, apart from database backups, and stable
+    # while any round is open.
+    slis_anonymity_pepper: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 3000
     log_level: str = "INFO"
@@ -68,6 +72,16 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (try Europe/London)") from exc
+        return value
+
+    @field_validator("slis_anonymity_pepper")
+    @classmethod
+    def _long_pepper(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError(
+                "must be at least 32 bytes; make one with"
+                " python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
         return value
 
     @field_validator("slack_api_url")

@@ -81,6 +81,17 @@ def test_dotenv_in_the_working_directory_is_read(tmp_path: Path) -> None:
     assert settings.port == 3999 and settings.slis_default_la_code == 881
 
 
+def test_a_short_anonymity_pepper_is_refused_and_never_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SLIS_ANONYMITY_PEPPER", "too-short")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert "SLIS_ANONYMITY_PEPPER" in str(raised.value) and "too-short" not in str(raised.value)
+    monkeypatch.setenv("SLIS_ANONYMITY_PEPPER", "p" * 48)
+    assert "ppp" not in repr(load_settings())
+
+
 def test_malformed_values_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLIS_TIMEZONE", "Europe/Chelmsford")
     monkeypatch.setenv("PORT", "three thousand")
