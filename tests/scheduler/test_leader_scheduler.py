@@ -55,6 +55,7 @@ async def test_a_job_due_during_a_batch_still_runs() -> None:
     try:
         await asyncio.to_thread(add)
         await asyncio.wait_for(ran.wait(), timeout=5)
+        assert ran.is_set()
     finally:
         scheduler.shutdown(wait=False)
         await asyncio.sleep(0)

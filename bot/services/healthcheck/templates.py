@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import re
+from abc import abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -167,9 +168,9 @@ class QuestionBase(Spec):
             return None
         return value
 
+    @abstractmethod
     def answer_problem(self, value: object) -> str | None:
         """Why `value` (not blank) is not an answer to this question, or None if it is."""
-        raise NotImplementedError
 
 
 class ScaleQuestion(QuestionBase):
