@@ -47,7 +47,7 @@ from typing import Any
 import yaml
 
 from bot.errors import InvalidImport
-from bot.services.directory_file import LineIndex, Loc, render_loc
+from bot.services.directory_file import LineIndex, Loc, read_marked_yaml, render_loc
 from bot.services.gias import decode
 
 YAML_KEYS = (
@@ -407,28 +407,12 @@ class _Yaml:
 
 
 def _load_yaml(path: Path) -> tuple[Any, LineIndex]:
-    lines = LineIndex()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidImport(path.name, [f"byte {exc.start}: the file is not UTF-8 text"]) from None
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, lines
-        duplicates = list(lines.record(node))
-        if duplicates:
-            raise InvalidImport(
-                path.name, [f"line {lines.line(loc)}: {text}" for loc, text in duplicates]
-            )
-        return loader.construct_document(node), lines
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}" if mark else "line 1"
-        raise InvalidImport(path.name, [f"{where}: {exc.problem or exc.context}"]) from None
-    finally:
-        loader.dispose()
+    data, lines, duplicates = read_marked_yaml(path, loader=_Loader)
+    if duplicates:
+        raise InvalidImport(
+            path.name, [f"line {lines.line(loc)}: {text}" for loc, text in duplicates]
+        )
+    return data, lines
 
 
 def _read_yaml(path: Path) -> CalendarFile:

@@ -281,7 +281,7 @@ def render_loc(loc: Loc) -> str:
 
 def read_directory_file(path: Path) -> DirectoryFile:
     """Parse and shape-check `path`; a malformed file as a whole raises InvalidImport."""
-    data, lines, structural = _load(path)
+    data, lines, structural = read_marked_yaml(path)
     directory = DirectoryFile(source=path.name, lines=lines)
     if not isinstance(data, dict):
         structural.append(
@@ -320,25 +320,34 @@ def read_directory_file(path: Path) -> DirectoryFile:
     return directory
 
 
-def _load(path: Path) -> tuple[Any, LineIndex, list[tuple[Loc, str]]]:
+def read_marked_yaml(
+    path: Path,
+    *,
+    error: type[InvalidImport] = InvalidImport,
+    loader: type[yaml.SafeLoader] = yaml.SafeLoader,
+) -> tuple[Any, LineIndex, list[tuple[Loc, str]]]:
+    """The data of a YAML file, the line of each value, and the duplicate keys YAML lets pass.
+
+    Text that is not UTF-8 or not YAML raises `error` naming the byte or line.
+    """
     lines = LineIndex()
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidImport(path.name, [f"byte {exc.start}: the file is not UTF-8 text"]) from None
-    loader = yaml.SafeLoader(text)
+        raise error(path.name, [f"byte {exc.start}: the file is not UTF-8 text"]) from None
+    reader = loader(text)
     try:
-        node = loader.get_single_node()
+        node = reader.get_single_node()
         if node is None:
             return None, lines, []
         problems = list(lines.record(node))
-        return loader.construct_document(node), lines, problems
+        return reader.construct_document(node), lines, problems
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}" if mark else "line 1"
-        raise InvalidImport(path.name, [f"{where}: {exc.problem or exc.context}"]) from None
+        raise error(path.name, [f"{where}: {exc.problem or exc.context}"]) from None
     finally:
-        loader.dispose()
+        reader.dispose()
 
 
 def _entries(

@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeVar
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -63,7 +62,7 @@ from pydantic import (
 )
 
 from bot.errors import InvalidImport
-from bot.services.directory_file import LineIndex, Loc, render_loc
+from bot.services.directory_file import LineIndex, Loc, read_marked_yaml, render_loc
 from bot.types import Role
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data" / "healthcheck"
@@ -417,7 +416,7 @@ _ITEM = TypeAdapter(Item)
 
 def load_template(path: Path) -> Template:
     """Read and check one template file; TemplateError lists every problem with its line."""
-    data, lines, problems = _read(path)
+    data, lines, problems = read_marked_yaml(path, error=TemplateError)
     if not isinstance(data, dict):
         problems.append(((), "a template is a mapping with " + ", ".join(TOP_KEYS)))
         raise TemplateError(path.name, _problem_lines(lines, problems))
@@ -582,28 +581,6 @@ def _duplicates(kind: str, ids: Sequence[tuple[Loc, str]]) -> list[tuple[Loc, st
 
 
 # --- reading the file ---------------------------------------------------------------------
-
-
-def _read(path: Path) -> tuple[Any, LineIndex, list[tuple[Loc, str]]]:
-    """The data, the line of each value, and the problems YAML itself lets pass."""
-    lines = LineIndex()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise TemplateError(path.name, [f"byte {exc.start}: the file is not UTF-8 text"]) from None
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, lines, []
-        problems = list(lines.record(node))
-        return loader.construct_document(node), lines, problems
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}" if mark else "line 1"
-        raise TemplateError(path.name, [f"{where}: {exc.problem or exc.context}"]) from None
-    finally:
-        loader.dispose()
 
 
 def _valid_parts(raw: Sequence[object], adapter: TypeAdapter[T]) -> Iterable[tuple[int, T]]:
