@@ -1,6 +1,8 @@
 """A Reply as plain JSON and back, so it can wait in the outbox until it is sent.
 
 Lossless for every block type in `bot.types`: `reply_from_json(reply_to_json(r)) == r`.
+Replies with files are refused: files are for the asker alone and go straight to their direct
+messages, never through the outbox.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ VERSION = 1
 
 
 def reply_to_json(reply: Reply) -> dict[str, Any]:
-    """The reply as a JSON-able dict."""
+    """The reply as a JSON-able dict; ValueError for a reply with files."""
+    if reply.files:
+        names = ", ".join(f.filename for f in reply.files)
+        raise ValueError(
+            f"a reply with files ({names}) cannot go through the outbox; deliver it to the"
+            " person's direct messages instead"
+        )
     return {
         "v": VERSION,
         "text": reply.text,

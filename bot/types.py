@@ -169,6 +169,19 @@ Block = Heading | Paragraph | Fields | BulletList | Context | Divider | Actions
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file that goes with a reply (a chart, an export), uploaded where the platform can.
+
+    `media_type` is the MIME type, e.g. "image/png", "text/csv".
+    """
+
+    filename: str
+    title: str
+    content: bytes = field(repr=False)
+    media_type: str
+
+
+@dataclass(frozen=True)
 class Reply:
     """A message from the bot: a plain-text summary (notifications, screen readers) and blocks."""
 
@@ -176,3 +189,6 @@ class Reply:
     blocks: tuple[Block, ...] = field(default=())
     private: bool = True  # only the person asking sees it
     is_error: bool = False
+    # Files to go with it. A reply with files is delivered to the person's direct messages
+    # with the bot (charts and exports are for the asker alone), never into a channel.
+    files: tuple[Attachment, ...] = ()

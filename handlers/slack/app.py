@@ -30,6 +30,7 @@ from bot.replies.reminders import CANCEL_ACTION as CANCEL_REMINDER
 from bot.types import ChatUser, Context, Paragraph, Platform, Reply
 from handlers.slack import render
 from handlers.slack.dedupe import dedupe_middleware
+from handlers.slack.files import FilesUndelivered, SlackFileDelivery, pointer, undelivered_reply
 from handlers.slack.profiles import SlackProfiles, error_code
 
 log = logging.getLogger(__name__)
@@ -114,9 +115,16 @@ class SlackHandlers:
         self.profiles = profiles
         self.ack_budget = ack_budget
 
-    async def slis(self, ack: AsyncAck, command: Body, respond: AsyncRespond | None) -> None:
+    async def slis(
+        self,
+        ack: AsyncAck,
+        command: Body,
+        respond: AsyncRespond | None,
+        client: AsyncWebClient,
+    ) -> None:
         """Answer in the acknowledgement; if the answer is slow, acknowledge at once and send
-        the answer to the command's response URL."""
+        the answer to the command's response URL. A reply with files goes to the asker's
+        direct messages after the acknowledgement, which says where to find it."""
         chat = ChatUser(Platform.SLACK, str(command["team_id"]), str(command["user_id"]))
         text = unescape(str(command.get("text") or ""))
         answer = asyncio.ensure_future(self._answer(chat, text))
@@ -127,14 +135,31 @@ class SlackHandlers:
             reply = await answer
             if respond is None:
                 log.warning("a slow %s answer had no response URL to go to", COMMAND)
-                return
-            await respond(**render.message(reply))
-            return
-        await ack(**render.message(reply))
+            else:
+                await respond(**render.message(pointer(reply) if reply.files else reply))
+        else:
+            await ack(**render.message(pointer(reply) if reply.files else reply))
+        if reply.files:
+            await self._deliver_files(chat.user_id, reply, respond, client)
 
     async def _answer(self, chat: ChatUser, text: str) -> Reply:
         actor = await self.core.identify(chat, self.profiles)
         return await self.core.command(actor, text)
+
+    async def _deliver_files(
+        self, user_id: str, reply: Reply, respond: AsyncRespond | None, client: AsyncWebClient
+    ) -> None:
+        """Post a reply with files to the asker's DM; if Slack won't take it, tell them."""
+        try:
+            await SlackFileDelivery.over(client).deliver(user_id, reply)
+            return
+        except FilesUndelivered as exc:
+            ref = secrets.token_hex(4)
+            log.warning("%s files not delivered to %s (ref %s): %s", COMMAND, user_id, ref, exc)
+        if respond is None:
+            log.warning("no response URL to tell %s about ref %s", user_id, ref)
+            return
+        await respond(**render.message(undelivered_reply(reply, ref)))
 
     async def other_command(self, ack: AsyncAck, command: Body) -> None:
         log.info("ignored slash command %s", command.get("command"))

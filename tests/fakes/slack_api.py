@@ -10,6 +10,13 @@ Posted messages are kept per channel (`posted`), with their message metadata, an
 `conversations.history` returns them (metadata only with `include_all_metadata`). A message
 posted to a user id (U…) goes to the app's direct message with them, `D<user id>`, the channel
 `conversations.open` returns.
+
+Files go the way `files_upload_v2` sends them: `files.getUploadURLExternal` issues a file id
+and an upload URL on this fake (`http://127.0.0.1:<port>/upload/<file id>`, recorded as the
+method "upload"); the POST there keeps the raw bytes (or the first part of a multipart body);
+`files.completeUploadExternal` shares the uploaded files into `channel_id`, and
+`uploaded_files` lists what was shared. `fail(...)` and `rate_limit(...)` apply to all three,
+and `Retry-After` is sent whenever `retry_after` is given, 0 included.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 BOT_USER_ID = "UBOTSLIS"
 BOT_ID = "BSLIS"
@@ -97,6 +104,18 @@ class Posted:
         return str(key) if key is not None else None
 
 
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file files.completeUploadExternal shared (one entry per file per completion)."""
+
+    file_id: str
+    filename: str
+    title: str
+    channel_id: str | None
+    content: bytes = field(repr=False)
+    initial_comment: str | None = None
+
+
 @dataclass
 class FakeSlackApi:
     """The fake server. `url` is the Web API base (SLACK_API_URL)."""
@@ -115,6 +134,10 @@ class FakeSlackApi:
         self._intermittent: dict[str, Intermittent] = {}
         self._rate_limit: RateLimit | None = None
         self._posted: dict[str, list[Posted]] = {}
+        self._issued: dict[str, str] = {}  # file id -> filename, from getUploadURLExternal
+        self._file_bytes: dict[str, bytes] = {}  # file id -> what was POSTed to its upload URL
+        self._uploaded: list[UploadedFile] = []
+        self._file_ids = itertools.count(1)
         self.limited_at: list[float] = []  # when each 429 was answered (wall clock)
         self._ts = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -170,6 +193,11 @@ class FakeSlackApi:
                 return list(self._posted.get(channel, []))
             return sorted((m for msgs in self._posted.values() for m in msgs), key=lambda m: m.at)
 
+    def uploaded_files(self, channel: str | None = None) -> list[UploadedFile]:
+        """Files shared by files.completeUploadExternal (into `channel`, or anywhere), in order."""
+        with self._lock:
+            return [f for f in self._uploaded if channel is None or f.channel_id == channel]
+
     def posted_keys(self) -> collections.Counter[str]:
         """How many times each outbox key arrived."""
         return collections.Counter(m.key for m in self.posted() if m.key is not None)
@@ -217,6 +245,7 @@ class FakeSlackApi:
             app = web.Application()
             app.router.add_route("*", "/api/{method}", self._api)
             app.router.add_post("/hooks/{path:.*}", self._hook)
+            app.router.add_post("/upload/{file_id}", self._upload)
             app.router.add_get("/socket", self._socket)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
@@ -308,12 +337,18 @@ class FakeSlackApi:
         call = Call(method, params, dict(request.headers), request.method)
         failure = self._record(call) or self._limited(call)
         if failure is not None:
-            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else None
-            if failure.status >= 500:
-                return web.Response(status=failure.status, text="upstream trouble", headers=headers)
-            body = {"ok": False, "error": failure.error or "fatal_error"}
-            return web.json_response(body, status=failure.status, headers=headers)
+            return self._failed(failure)
         return web.json_response(self._answer(method, params))
+
+    @staticmethod
+    def _failed(failure: Failure) -> web.Response:
+        headers = None
+        if failure.retry_after is not None:
+            headers = {"Retry-After": str(failure.retry_after)}
+        if failure.status >= 500:
+            return web.Response(status=failure.status, text="upstream trouble", headers=headers)
+        body = {"ok": False, "error": failure.error or "fatal_error"}
+        return web.json_response(body, status=failure.status, headers=headers)
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         ts = f"{int(time.time())}.{next(self._ts):06d}"
@@ -360,7 +395,50 @@ class FakeSlackApi:
                 return {"ok": True, "channel": {"id": "D" + users.replace(",", "")}}
             case "apps.connections.open":
                 return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
+            case "files.getUploadURLExternal":
+                return self._issue_upload(params)
+            case "files.completeUploadExternal":
+                return self._complete_upload(params)
         return {"ok": False, "error": "unknown_method"}
+
+    def _issue_upload(self, params: dict[str, Any]) -> dict[str, Any]:
+        filename = str(params.get("filename") or "")
+        if not filename or not str(params.get("length") or "").isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            file_id = f"F{next(self._file_ids):08d}"
+            self._issued[file_id] = filename
+        # On this fake, never on the internet: the upload is a plain POST to this address.
+        upload_url = f"http://127.0.0.1:{self.port}/upload/{file_id}"
+        return {"ok": True, "upload_url": upload_url, "file_id": file_id}
+
+    def _complete_upload(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            wanted = json.loads(str(params.get("files") or ""))
+        except json.JSONDecodeError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(wanted, list) or not wanted:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = params.get("channel_id")
+        channel = None if channel is None else str(channel)
+        if channel is not None and channel in self.missing_channels:
+            return {"ok": False, "error": "channel_not_found"}
+        comment = params.get("initial_comment")
+        done: list[UploadedFile] = []
+        with self._lock:
+            for item in wanted:
+                file_id = str(item.get("id") or "") if isinstance(item, dict) else ""
+                if file_id not in self._file_bytes:
+                    return {"ok": False, "error": "file_not_found"}
+                filename = self._issued[file_id]
+                title = str(item.get("title") or filename)
+                content = self._file_bytes[file_id]
+                done.append(UploadedFile(file_id, filename, title, channel, content, comment))
+            self._uploaded.extend(done)
+        return {
+            "ok": True,
+            "files": [{"id": f.file_id, "name": f.filename, "title": f.title} for f in done],
+        }
 
     def _store(self, channel: str, ts: str, params: dict[str, Any]) -> str:
         """Keep a posted message; returns the channel it landed in."""
@@ -398,6 +476,27 @@ class FakeSlackApi:
             "has_more": more,
             "response_metadata": {"next_cursor": str(offset + limit) if more else ""},
         }
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL: keeps the bytes and answers as Slack's upload host does."""
+        file_id = request.match_info["file_id"]
+        call = Call("upload", {"file_id": file_id}, dict(request.headers))
+        failure = self._record(call) or self._limited(call)
+        if failure is not None:
+            return self._failed(failure)
+        if request.content_type.startswith("multipart/"):
+            content = b""
+            async for part in await request.multipart():
+                if isinstance(part, BodyPartReader):
+                    content = await part.read()
+                    break
+        else:
+            content = await request.read()
+        with self._lock:
+            if file_id not in self._issued:
+                return web.Response(status=404, text="unknown upload")
+            self._file_bytes[file_id] = content
+        return web.Response(text=f"OK - {len(content)}")
 
     async def _hook(self, request: web.Request) -> web.Response:
         params = await self._params(request)

@@ -27,6 +27,7 @@ REMOTE_BASE = "https://raw.githubusercontent.com/slackapi/manifest-schema/v0.5.0
 EXPECTED_BOT_SCOPES = {
     "commands",
     "chat:write",
+    "files:write",
     "users:read",
     "users:read.email",
     "app_mentions:read",
