@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # cannot link answer to person. Keep it secret, apart from database backups, and stable
     # while any round is open.
     slis_anonymity_pepper: SecretStr | None = None
+    slis_report_min_group: int = Field(
+        default=3,
+        ge=2,
+        description="Smallest group of responses a healthcheck report shows; smaller are hidden.",
+    )
     host: str = "127.0.0.1"
     port: int = 3000
     log_level: str = "INFO"
