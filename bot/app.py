@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot.config import Settings, SlackMode
 from bot.core import Core
 from bot.ports import Messenger
+from bot.services.healthcheck.responses import PEPPER_MIN_LENGTH, ResponseKeys
 from bot.types import Platform
 from handlers.slack.app import (
     build_slack_app,
@@ -25,6 +30,7 @@ from handlers.slack.messenger import SlackMessenger
 from scheduler.housekeeping import Housekeeping
 from scheduler.reminders import ReminderJobs
 from scheduler.runtime import Runtime
+from scheduler.surveys import SurveyJobs
 from storage.engine import Database
 
 log = logging.getLogger(__name__)
@@ -33,10 +39,45 @@ SERVICE = "SLIS Bot"
 NOT_CONFIGURED = "not configured"
 
 
+def local_pepper(database_url: str) -> str | None:
+    """For an embedded SQLite database only: the anonymity secret in a file beside it
+    (`<database>.pepper`, readable by its owner alone), made on first use, so the quick start
+    runs anonymous rounds without set-up. A server database needs SLIS_ANONYMITY_PEPPER."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    path = Path(f"{url.database}.pepper")
+    try:
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48) + "\n")
+            log.info("made the anonymity secret for %s in %s", url.database, path)
+        pepper = path.read_text().strip()
+    except OSError as exc:
+        log.warning("no anonymity secret beside %s: %s", url.database, exc.strerror)
+        return None
+    return pepper if len(pepper.encode()) >= PEPPER_MIN_LENGTH else None
+
+
 def build_core(settings: Settings) -> Core:
     """The core over the configured database."""
     db = Database.from_url(settings.database_url)
-    return Core(db, default_la_code=settings.slis_default_la_code)
+    secret = settings.slis_anonymity_pepper
+    pepper = (
+        secret.get_secret_value() if secret is not None else local_pepper(settings.database_url)
+    )
+    if pepper is None:
+        log.warning(
+            "SLIS_ANONYMITY_PEPPER is not set: anonymous healthcheck rounds can't be launched"
+            " or answered on this server"
+        )
+    return Core(
+        db,
+        default_la_code=settings.slis_default_la_code,
+        response_keys=ResponseKeys(pepper) if pepper is not None else None,
+        min_group=settings.slis_report_min_group,
+    )
 
 
 def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
@@ -59,7 +100,11 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
         messengers: dict[Platform, Messenger] = {}
         if slack_messenger is not None:
             messengers[Platform.SLACK] = slack_messenger
-        runtime = Runtime(core, messengers, job_sources=(ReminderJobs(core), Housekeeping(core)))
+        runtime = Runtime(
+            core,
+            messengers,
+            job_sources=(ReminderJobs(core), SurveyJobs(core), Housekeeping(core)),
+        )
         try:
             if slack is not None and creds is not None and creds.mode is SlackMode.SOCKET:
                 socket = await start_socket_mode(slack, creds)

@@ -6,14 +6,19 @@ import difflib
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.errors import Forbidden, UserError
+from bot.form_flow import ShowPage
 from bot.ports import Clock
 from bot.replies import directory as present
+from bot.replies import healthcheck as present_healthcheck
 from bot.replies import reminders as present_reminders
 from bot.services import when
 from bot.services.directory import DirectoryService, SchoolMatches
+from bot.services.healthcheck.answering import AnswerService
+from bot.services.healthcheck.launch_form import LaunchFlow
+from bot.services.healthcheck.rounds import RoundService
 from bot.services.reminders import ReminderService
 from bot.types import Actor, Block, BulletList, Context, Heading, Paragraph, Reply, Role
 
@@ -34,6 +39,10 @@ class Command:
     needs_link: bool = True
     roles: frozenset[Role] | None = None  # None: anyone linked to the directory
     reads_database: bool = True  # False: answered from the actor alone, on the event loop
+    # For subcommands that open a form (e.g. `healthcheck launch`): which arguments do, and
+    # the form's first page. The adapter shows it instead of a reply.
+    opens_form: Callable[[str], bool] = field(default=lambda _args: False)
+    form: Callable[[Actor, str], ShowPage] | None = None
 
     def allows(self, actor: Actor) -> bool:
         if self.needs_link and not actor.linked:
@@ -104,7 +113,22 @@ class CommandRouter:
         command = self._commands.get(text.strip().partition(" ")[0].lower() or "help")
         return command is not None and command.reads_database
 
+    def opens_form(self, text: str) -> bool:
+        """Whether `text` asks for a form (shown in place of a reply)."""
+        name, _, rest = text.strip().partition(" ")
+        command = self._commands.get(name.lower())
+        return command is not None and command.form is not None and command.opens_form(rest)
+
     def dispatch(self, actor: Actor, text: str) -> Reply:
+        outcome = self._run(actor, text, form=False)
+        assert isinstance(outcome, Reply)
+        return outcome
+
+    def open_form(self, actor: Actor, text: str) -> ShowPage | Reply:
+        """The form `text` asks for, or a reply saying why not."""
+        return self._run(actor, text, form=True)
+
+    def _run(self, actor: Actor, text: str, *, form: bool) -> Reply | ShowPage:
         name, _, rest = text.strip().partition(" ")
         name = name.lower() or "help"
         command = self._commands.get(name)
@@ -118,6 +142,8 @@ class CommandRouter:
                     f"Only {command.who()} may use `{COMMAND} {command.name}`.",
                     hint="If you should have that role, ask your LA administrator.",
                 )
+            if form and command.form is not None:
+                return command.form(actor, rest.strip())
             return command.run(actor, rest.strip())
         except UserError as exc:
             return error_reply(exc.message, exc.hint, f"{COMMAND} {command.usage}")
@@ -224,3 +250,49 @@ def _reminder_id(text: str) -> int:
             hint="`/slis reminders` lists yours with their numbers.",
         )
     return int(value)
+
+
+HEALTHCHECK_USAGE = (
+    "healthcheck  |  healthcheck launch  |  healthcheck status [round]"
+    "  |  healthcheck report [round] [scope]"
+)
+
+
+def healthcheck_commands(
+    answers: AnswerService,
+    rounds: RoundService,
+    launch: LaunchFlow,
+    reports: Callable[[Actor, str], Reply],
+) -> list[Command]:
+    """`/slis healthcheck`: what I have to answer; `launch`, `status` and `report`."""
+
+    def run(actor: Actor, args: str) -> Reply:
+        sub, _, rest = args.partition(" ")
+        match sub.lower():
+            case "":
+                return present_healthcheck.pending(answers.pending(actor))
+            case "status":
+                return present_healthcheck.status(rounds.status(actor, rest))
+            case "report":
+                return reports(actor, rest.strip())
+            case "launch":
+                raise UserError(
+                    "The launch form opens from the chat box: type `/slis healthcheck launch`."
+                )
+        close = difflib.get_close_matches(sub.lower(), ("launch", "status", "report"), n=1)
+        raise UserError(
+            f"I don't know `{COMMAND} healthcheck {sub}`.",
+            hint=f"Did you mean `{COMMAND} healthcheck {close[0]}`?" if close else None,
+        )
+
+    return [
+        Command(
+            "healthcheck",
+            "the healthchecks you have to answer; officers launch rounds and follow them",
+            HEALTHCHECK_USAGE,
+            ("healthcheck", "healthcheck status", "healthcheck report North East"),
+            run,
+            opens_form=lambda args: args.strip().lower() == "launch",
+            form=lambda actor, _args: launch.open(actor),
+        )
+    ]

@@ -5,21 +5,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import TypeVar
 
 from bot.actor_cache import ActorCache
 from bot.commands import (
     CommandRouter,
     directory_commands,
+    error_reply,
     fault_reply,
+    healthcheck_commands,
     not_linked_reply,
     reminder_commands,
 )
 from bot.errors import ProfileUnavailable, UserError
+from bot.form_flow import Finished, FormFlow, FormStep, ShowPage
+from bot.forms import Form, FormValue
 from bot.ports import ChatProfiles, Clock, SystemClock
 from bot.replies import directory as present
+from bot.replies.healthcheck_report import present as present_report
 from bot.services.calendar import CalendarService
 from bot.services.directory import DirectoryService
+from bot.services.healthcheck.answering import AnswerService
+from bot.services.healthcheck.launch_form import LaunchFlow
+from bot.services.healthcheck.report import ReportService
+from bot.services.healthcheck.responses import ResponseKeys
+from bot.services.healthcheck.rounds import RoundService
 from bot.services.identity import IdentityService
 from bot.services.inbound import InboundLedger
 from bot.services.reminders import ReminderService
@@ -27,6 +39,7 @@ from bot.types import Actor, ChatUser, Reply
 from storage.engine import Database
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How long a running bot trusts what it read of a person's roles. The directory changes by
 # administrators' imports, often from another process, so this bounds how long a change takes
@@ -41,7 +54,13 @@ class Core:
     """Everything an adapter calls; it owns the services and the command table."""
 
     def __init__(
-        self, db: Database, *, default_la_code: int | None = None, clock: Clock | None = None
+        self,
+        db: Database,
+        *,
+        default_la_code: int | None = None,
+        clock: Clock | None = None,
+        response_keys: ResponseKeys | None = None,
+        min_group: int = 3,
     ) -> None:
         self.db = db
         self.clock = clock or SystemClock()
@@ -49,10 +68,28 @@ class Core:
         self.directory = DirectoryService(db)
         self.calendar = CalendarService(db, clock=self.clock)
         self.reminders = ReminderService(db, self.clock, calendars=self.calendar.for_tenant)
+        calendars = self.calendar.for_tenant
+        self.rounds = RoundService(
+            db, self.clock, calendars, keys=response_keys, min_group=min_group
+        )
+        self.answers = AnswerService(
+            db, self.clock, calendars, keys=response_keys, min_group=min_group
+        )
+        self.launch = LaunchFlow(db, self.clock, self.rounds)
+        self.reports = ReportService(db, min_group=min_group, keys=response_keys)
+        self.forms: dict[str, FormFlow] = {
+            flow.callback_id: flow for flow in (self.answers, self.launch)
+        }
         self.router = CommandRouter(
             [
                 *directory_commands(self.directory),
                 *reminder_commands(self.reminders, self.clock),
+                *healthcheck_commands(
+                    self.answers,
+                    self.rounds,
+                    self.launch,
+                    lambda actor, args: present_report(self.reports.report(actor, args)),
+                ),
             ]
         )
         self._actors = ActorCache()
@@ -92,6 +129,50 @@ class Core:
         if self.router.reads_database(text):
             return await asyncio.to_thread(self.router.dispatch, actor, text)
         return self.router.dispatch(actor, text)
+
+    async def open_form(self, actor: Actor, text: str) -> ShowPage | Reply:
+        """The form `/slis <text>` opens (see `router.opens_form`), or a reply saying why not."""
+        return await asyncio.to_thread(self.router.open_form, actor, text)
+
+    async def start_answer(self, actor: Actor, invitation_id: int) -> ShowPage | Reply:
+        """The healthcheck form behind a prompt's Start button, or why it can't be answered."""
+        return await self._form_call(
+            lambda: self.answers.start(actor, invitation_id), "healthcheck start"
+        )
+
+    async def form_of(self, actor: Actor, callback_id: str, metadata: str) -> Form | Reply:
+        """The form a sent page belongs to, to read it by; a reply if it can't be filled in."""
+        flow = self.forms.get(callback_id)
+        if flow is None:
+            return fault_reply(secrets.token_hex(4))
+        return await self._form_call(lambda: flow.form(actor, metadata), callback_id)
+
+    async def form_submit(
+        self,
+        actor: Actor,
+        callback_id: str,
+        metadata: str,
+        page: int,
+        values: Mapping[str, FormValue],
+        *,
+        back: bool = False,
+    ) -> FormStep:
+        """Hand a sent page (or, `back`, the page being left for page `page`) to the service
+        that owns the form; never raises."""
+        flow = self.forms[callback_id]
+        act = flow.back if back else flow.submit
+        step = await self._form_call(lambda: act(actor, metadata, page, values), callback_id)
+        return Finished(step) if isinstance(step, Reply) else step
+
+    async def _form_call(self, call: Callable[[], T], what: str) -> T | Reply:
+        try:
+            return await asyncio.to_thread(call)
+        except UserError as exc:
+            return error_reply(exc.message, exc.hint)
+        except Exception:
+            ref = secrets.token_hex(4)
+            log.exception("%s failed (ref %s)", what, ref)
+            return fault_reply(ref)
 
     async def home(self, actor: Actor) -> Reply:
         """The App Home view for the actor; never raises."""

@@ -107,6 +107,9 @@ class SurveyRound(SQLModel, table=True):
     # e.g. {"after_school_days": [3, 6], "last_day": true}.
     nudge_plan: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     status: str = Field(default="draft", max_length=16)  # draft | scheduled | open | closed
+    # How many of the planned nudges (nudge_plan["at"]) have been sent or passed over.
+    nudges_done: int = Field(default=0)
+    closed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
     # Recurrence: a new round each `term` (or `half_term`, `year`), opening on the given school
     # day of it and staying open for so many school days. NULL kind: the round does not recur.
@@ -193,3 +196,21 @@ class SurveyAnswer(SQLModel, table=True):
     tenant_id: int = Field(foreign_key="tenant.id", index=True)
     value: Any = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
     comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class SurveyDraft(SQLModel, table=True):
+    """The answers to the pages of a form a person has gone through but not yet sent.
+
+    A platform shows one page of a long form at a time and forgets the others, so the earlier
+    pages wait here. The key is an HMAC of the invitation under the anonymity pepper (as for
+    anonymous responses), so in an anonymous round a draft names nobody; it holds no time, and
+    it is deleted when the answers are sent, and with every draft of a round at its close.
+    """
+
+    __tablename__ = "survey_draft"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    key: str = Field(primary_key=True, max_length=80)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    round_id: int = Field(foreign_key="survey_round.id", index=True)
+    values: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -53,10 +53,17 @@ async def test_without_slack_serves_health_only(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="bot.app"):
         app = create_app(settings(database_url))
-    assert caplog.messages == [
+    slack = (
         "Slack is not configured (no SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET);"
         " serving health endpoints only"
-    ]
+    )
+    pepper = (
+        "SLIS_ANONYMITY_PEPPER is not set: anonymous healthcheck rounds can't be launched"
+        " or answered on this server"
+    )
+    # An embedded SQLite database gets a local secret beside it; a server database needs one set.
+    embedded = database_url.startswith("sqlite")
+    assert caplog.messages == ([slack] if embedded else [pepper, slack])
     async with serving(app) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         ready = await http.get("/readyz")

@@ -154,9 +154,64 @@ def enqueue(
         owner = session.exec(select(Person.tenant_id).where(Person.id == to.person_id)).first()
         if owner != tenant_id:
             raise ValueError(f"person {to.person_id} is not in tenant {tenant_id}")
-    c = to.conversation
+    values = _row(tenant_id, key, to, reply, not_before.astimezone(UTC), datetime.now(UTC))
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # ON CONFLICT DO NOTHING: a concurrent insert of the same key waits for the other
+    # transaction and then adds nothing, instead of failing the caller's transaction.
+    stmt = insert(_T).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    result = session.exec(stmt.returning(_T.c.id))
+    return result.first() is not None
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message for `enqueue_many`: its idempotency key, recipient and content."""
+
+    key: str
+    to: Recipient
+    reply: Reply
+
+
+def enqueue_many(
+    session: Session,
+    *,
+    tenant_id: int,
+    messages: Sequence[Message],
+    not_before: datetime,
+) -> int:
+    """`enqueue` for many messages at once (one statement), due at the same time; returns
+    how many rows were added (keys already there add nothing). Same checks as `enqueue`."""
+    if not messages:
+        return 0
+    if not_before.tzinfo is None:
+        raise ValueError("not_before must be timezone-aware")
+    people = {m.to.person_id for m in messages if m.to.person_id is not None}
+    owners = dict(
+        session.exec(select(Person.id, Person.tenant_id).where(col(Person.id).in_(people))).all()
+    )
     due = not_before.astimezone(UTC)
-    values: dict[str, Any] = {
+    created = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    for m in messages:
+        if (m.to.person_id is None) == (m.to.conversation is None):
+            raise ValueError("a recipient is exactly one of person_id or conversation")
+        if not m.key or len(m.key) > KEY_LIMIT:
+            raise ValueError(f"an outbox key has 1 to {KEY_LIMIT} characters")
+        if m.to.person_id is not None and owners.get(m.to.person_id) != tenant_id:
+            raise ValueError(f"person {m.to.person_id} is not in tenant {tenant_id}")
+        rows.append(_row(tenant_id, m.key, m.to, m.reply, due, created))
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(_T).values(rows).on_conflict_do_nothing(index_elements=["key"])
+    return len(session.exec(stmt.returning(_T.c.id)).all())
+
+
+def _row(
+    tenant_id: int, key: str, to: Recipient, reply: Reply, due: datetime, created: datetime
+) -> dict[str, Any]:
+    c = to.conversation
+    return {
         "tenant_id": tenant_id,
         "key": key,
         "person_id": to.person_id,
@@ -172,15 +227,8 @@ def enqueue(
         "attempts": 0,
         "needs_check": False,
         # Audit only; nothing is decided by it, so the wall clock will do.
-        "created_at": datetime.now(UTC),
+        "created_at": created,
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # ON CONFLICT DO NOTHING: a concurrent insert of the same key waits for the other
-    # transaction and then adds nothing, instead of failing the caller's transaction.
-    stmt = insert(_T).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    result = session.exec(stmt.returning(_T.c.id))
-    return result.first() is not None
 
 
 def retry_delay(attempt: int, *, base: timedelta, cap: timedelta, rng: random.Random) -> timedelta:

@@ -27,15 +27,20 @@ from bot.config import ConfigError, SlackCredentials, SlackMode
 from bot.core import Core
 from bot.ports import ChatProfiles
 from bot.replies.reminders import CANCEL_ACTION as CANCEL_REMINDER
+from bot.services.healthcheck.prompts import START_ACTION as START_HEALTHCHECK
 from bot.types import ChatUser, Context, Paragraph, Platform, Reply
 from handlers.slack import render
 from handlers.slack.dedupe import dedupe_middleware
 from handlers.slack.files import FilesUndelivered, SlackFileDelivery, pointer, undelivered_reply
+from handlers.slack.forms import BACK_ACTION
+from handlers.slack.modals import ModalHandlers
 from handlers.slack.profiles import SlackProfiles, error_code
 
 log = logging.getLogger(__name__)
 
 ANYTHING = re.compile(".*")
+# The core's forms all have callback ids under "slis." (see bot.core.Core.forms).
+FORM_CALLBACKS = re.compile(r"^slis\.")
 # Not `/slis` itself: when a `/slis` answer misses Bolt's 3-second wait for the ack, Bolt
 # tries the next matching listener, which must not then answer "I only answer /slis".
 OTHER_COMMANDS = re.compile(rf"^(?!{re.escape(COMMAND)}$)")
@@ -114,6 +119,7 @@ class SlackHandlers:
         self.core = core
         self.profiles = profiles
         self.ack_budget = ack_budget
+        self.modals = ModalHandlers(core, profiles)
 
     async def slis(
         self,
@@ -127,6 +133,9 @@ class SlackHandlers:
         direct messages after the acknowledgement, which says where to find it."""
         chat = ChatUser(Platform.SLACK, str(command["team_id"]), str(command["user_id"]))
         text = unescape(str(command.get("text") or ""))
+        if self.core.router.opens_form(text):
+            await self._open_form(ack, command, chat, text, client)
+            return
         answer = asyncio.ensure_future(self._answer(chat, text))
         try:
             reply = await asyncio.wait_for(asyncio.shield(answer), self.ack_budget)
@@ -141,6 +150,22 @@ class SlackHandlers:
             await ack(**render.message(pointer(reply) if reply.files else reply))
         if reply.files:
             await self._deliver_files(chat.user_id, reply, respond, client)
+
+    async def _open_form(
+        self, ack: AsyncAck, command: Body, chat: ChatUser, text: str, client: AsyncWebClient
+    ) -> None:
+        """A subcommand that opens a form: open it as a modal (Slack wants that within three
+        seconds of the command), then acknowledge; say why if it can't be opened."""
+        actor = await self.core.identify(chat, self.profiles)
+        step = await self.core.open_form(actor, text)
+        if isinstance(step, Reply):
+            await ack(**render.message(step))
+            return
+        problem = await self.modals.open(client, str(command.get("trigger_id") or ""), step)
+        if problem is None:
+            await ack()
+        else:
+            await ack(**render.message(problem))
 
     async def _answer(self, chat: ChatUser, text: str) -> Reply:
         actor = await self.core.identify(chat, self.profiles)
@@ -254,6 +279,9 @@ def routes(handlers: SlackHandlers) -> list[Route]:
         Route("event", "tokens_revoked", handlers.tokens_revoked),
         Route("event", ANYTHING, handlers.not_yet_handled),
         Route("action", CANCEL_REMINDER, handlers.cancel_reminder),
+        Route("action", START_HEALTHCHECK, handlers.modals.start_healthcheck),
+        Route("action", BACK_ACTION, handlers.modals.back),
+        Route("view", FORM_CALLBACKS, handlers.modals.submitted),
         Route("action", ANYTHING, handlers.not_yet_handled),
         Route("view", ANYTHING, handlers.not_yet_handled),
         Route("shortcut", ANYTHING, handlers.not_yet_handled),

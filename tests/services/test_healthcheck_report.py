@@ -40,6 +40,7 @@ from tests.services.healthcheck_world import (
     BOARD,
     C_PEOPLE,
     CHAIR,
+    CONDITIONS,
     HARLOW,
     HEAD,
     KEYS,
@@ -65,17 +66,7 @@ from tests.services.healthcheck_world import (
 )
 
 PNG = b"\x89PNG\r\n\x1a\n"
-SCALE_IDS = (
-    "vision",
-    "trust",
-    "engagement",
-    "system_leadership",
-    "la_role",
-    "support_capacity",
-    "regional_links",
-    "financial_contributions",
-    "partnership_structures",
-)
+SCALE_IDS = CONDITIONS
 
 # Tendring Coast this round (A_NOW): per condition the mean and the count of 1s, 2s, 3s, 4s.
 TENDRING_NOW = {

@@ -19,12 +19,14 @@ from bot.services.outbox import (
     IN_FLIGHT,
     PENDING,
     SENT,
+    Message,
     OutboxPolicy,
     OutboxService,
     Recipient,
     enqueue,
     retry_delay,
 )
+from bot.services.outbox import enqueue_many as write_many
 from bot.types import (
     Actions,
     BulletList,
@@ -119,6 +121,47 @@ def test_enqueue_belongs_to_the_callers_transaction(
                 not_before=clock.now(),
             )
     assert len(rows(db)) == 1
+
+
+def test_many_are_written_in_one_go_each_key_once(
+    db: Database, world: World, clock: FakeClock
+) -> None:
+    people = [world.people[ADA], world.people[FAY]]
+    batch = [Message(f"round:1:prompt:{p}", Recipient(person_id=p), message(p)) for p in people] + [
+        Message("round:1:prompt:channel", Recipient(conversation=channel("C1")), message("c"))
+    ]
+    with db.session() as s:
+        assert write_many(s, tenant_id=world.tenant_id, messages=batch, not_before=clock.now()) == 3
+    with db.session() as s:  # again, with one new key: only that one is added
+        again = [
+            *batch,
+            Message("round:1:prompt:late", Recipient(conversation=channel("C2")), message(4)),
+        ]
+        assert write_many(s, tenant_id=world.tenant_id, messages=again, not_before=clock.now()) == 1
+    written = rows(db)
+    assert sorted(r.key for r in written) == sorted(
+        [*(m.key for m in batch), "round:1:prompt:late"]
+    )
+    assert {r.status for r in written} == {PENDING}
+    assert all(r.not_before.replace(tzinfo=UTC) == clock.now() for r in written)
+    assert reply_from_json(written[0].payload) in {m.reply for m in again}
+
+
+def test_many_refuses_a_person_of_another_tenant_and_writes_nothing(
+    db: Database, world: World, clock: FakeClock
+) -> None:
+    other = build_world(db, la_code=935, name="Suffolk", workspace="T0SUFFOLK")
+    batch = [
+        Message("a", Recipient(person_id=world.people[ADA]), message(1)),
+        Message("b", Recipient(person_id=other.people[ADA]), message(2)),
+    ]
+    with pytest.raises(ValueError, match="not in tenant"), db.session() as s:
+        write_many(s, tenant_id=world.tenant_id, messages=batch, not_before=clock.now())
+    with pytest.raises(ValueError, match="timezone-aware"), db.session() as s:
+        write_many(
+            s, tenant_id=world.tenant_id, messages=batch[:1], not_before=datetime(2026, 1, 1)
+        )
+    assert rows(db) == []
 
 
 @pytest.mark.parametrize(

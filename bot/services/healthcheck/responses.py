@@ -79,9 +79,17 @@ class ResponseKeys:
         return "ResponseKeys(<pepper hidden>)"
 
     def key_for(self, invitation: SurveyInvitation) -> str:
+        return self._mac("slis-survey-response-v1", invitation)
+
+    def draft_key_for(self, invitation: SurveyInvitation) -> str:
+        """The key of the person's unsent pages (a different HMAC: a draft and a response
+        cannot be matched by their keys)."""
+        return self._mac("slis-survey-draft-v1", invitation)
+
+    def _mac(self, purpose: str, invitation: SurveyInvitation) -> str:
         message = ":".join(
             (
-                "slis-survey-response-v1",
+                purpose,
                 str(invitation.tenant_id),
                 str(invitation.round_id),
                 str(invitation.person_id),
@@ -232,8 +240,19 @@ def seal_anonymous_round(session: Session, survey_round: SurveyRound, keys: Resp
     """At close: mark every invitation whose person answered, all at once (`answered_at` stays
     empty), and rewrite the round's responses so no trace of their order is left.
 
-    Returns how many invitations were newly marked answered.
+    Returns how many invitations were newly marked answered. In one transaction the rewritten
+    responses and the marked invitations share a PostgreSQL `xmin`; the rounds service runs
+    `reseal_responses` in a transaction of its own first, then `mark_answered`.
     """
+    newly = mark_answered(session, survey_round, keys)
+    assert survey_round.id is not None
+    reseal_responses(session, survey_round.id)
+    return newly
+
+
+def mark_answered(session: Session, survey_round: SurveyRound, keys: ResponseKeys) -> int:
+    """Mark every invitation of an anonymous round whose person answered, all at once, with no
+    time; returns how many were newly marked."""
     if not survey_round.anonymous:
         raise ValueError("only an anonymous round is sealed")
     newly = 0
@@ -245,8 +264,6 @@ def seal_anonymous_round(session: Session, survey_round: SurveyRound, keys: Resp
             .values(answered=True)
         )
         newly += int(result.rowcount or 0)
-    assert survey_round.id is not None
-    reseal_responses(session, survey_round.id)
     return newly
 
 

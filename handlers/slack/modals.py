@@ -1,0 +1,168 @@
+"""Forms in Slack: opening a form as a modal, and taking its pages as they are sent.
+
+Which service owns a form is named by the modal's `callback_id` (the core's `forms`); what
+page it is and the service's own metadata travel in `private_metadata` (see handlers.slack.forms).
+Every answer to a `view_submission` goes back in its acknowledgement: the next page, problems
+under the fields, or the end shown in place of the form.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from slack_bolt.async_app import AsyncRespond
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.commands import fault_reply
+from bot.core import Core
+from bot.form_flow import Finished, FormStep, PageErrors, ShowPage
+from bot.ports import ChatProfiles
+from bot.types import Actor, ChatUser, Platform, Reply
+from handlers.slack import forms, render
+from handlers.slack.profiles import error_code
+
+log = logging.getLogger(__name__)
+
+Body = dict[str, Any]
+RESULT_TITLE_LIMIT = 24
+CLOSE_LABEL = "Close"
+
+
+def page_view(step: ShowPage) -> Body:
+    """A page of a form as a modal view."""
+    return forms.modal(step.form, step.page, step.values, step.errors)
+
+
+def result_view(step: Finished) -> Body:
+    """The end of a form (or why it can't go on), shown in place of the form."""
+    title = step.title if len(step.title) <= RESULT_TITLE_LIMIT else step.title[:23] + "…"
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": title},
+        "close": {"type": "plain_text", "text": CLOSE_LABEL},
+        "blocks": render.blocks(step.reply, forms.VIEW_BLOCK_LIMIT),
+    }
+
+
+def step_response(step: FormStep) -> Body:
+    """The acknowledgement of a `view_submission` that shows `step`."""
+    match step:
+        case ShowPage():
+            return forms.update_response(page_view(step))
+        case PageErrors():
+            return forms.errors_response(step.errors)
+        case Finished():
+            return forms.update_response(result_view(step))
+    raise TypeError(step)
+
+
+def _user(body: Body) -> ChatUser:
+    team = body.get("team_id") or (body.get("team") or {}).get("id") or body.get("enterprise_id")
+    user = (body.get("user") or {}).get("id") or body.get("user_id")
+    return ChatUser(Platform.SLACK, str(team or "unknown"), str(user or ""))
+
+
+class ModalHandlers:
+    """The Slack side of the core's forms: open, submit, back, and the healthcheck Start."""
+
+    def __init__(self, core: Core, profiles: ChatProfiles) -> None:
+        self.core = core
+        self.profiles = profiles
+
+    async def _actor(self, body: Body) -> Actor:
+        return await self.core.identify(_user(body), self.profiles)
+
+    async def open(self, client: AsyncWebClient, trigger_id: str, step: ShowPage) -> Reply | None:
+        """Open a form's page as a modal; a reply to show instead if Slack won't."""
+        try:
+            await client.views_open(trigger_id=trigger_id, view=page_view(step))
+        except SlackApiError as exc:
+            ref = secrets.token_hex(4)
+            log.warning("views.open failed (%s, ref %s)", error_code(exc), ref)
+            if error_code(exc) in ("expired_trigger_id", "exchanged_trigger_id"):
+                text = "That took too long for Slack to open the form: please try again."
+                return Reply(text, is_error=True)
+            return fault_reply(ref)
+        return None
+
+    async def start_healthcheck(
+        self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        """A prompt's Start (or Change) button: open the person's healthcheck form."""
+        await ack()
+        value = str(action.get("value") or "").strip()
+        if not value.isdigit():
+            log.warning("a healthcheck Start button without an invitation number")
+            return
+        actor = await self._actor(body)
+        step = await self.core.start_answer(actor, int(value))
+        reply = (
+            step
+            if isinstance(step, Reply)
+            else await self.open(client, str(body.get("trigger_id") or ""), step)
+        )
+        if reply is not None:
+            await respond(replace_original=False, **render.message(reply))
+
+    async def submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
+        """A page of one of the core's forms was sent."""
+        meta = forms.view_metadata(view)
+        if meta is None or meta.callback_id not in self.core.forms:
+            await ack()
+            log.warning("a view_submission of %s without form metadata", view.get("callback_id"))
+            return
+        actor = await self._actor(body)
+        form = await self.core.form_of(actor, meta.callback_id, meta.private_metadata)
+        if isinstance(form, Reply):
+            await ack(**step_response(Finished(form)))
+            return
+        try:
+            sent = forms.parse_submission(form, view)
+        except ValueError:
+            ref = secrets.token_hex(4)
+            log.warning("a view_submission that does not fit %s (ref %s)", meta.callback_id, ref)
+            await ack(**step_response(Finished(fault_reply(ref))))
+            return
+        if sent.errors:
+            await ack(**forms.errors_response(sent.errors))
+            return
+        step = await self.core.form_submit(
+            actor, meta.callback_id, meta.private_metadata, sent.page, sent.values
+        )
+        await ack(**step_response(step))
+
+    async def back(self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient) -> None:
+        """The Back button of a multi-page form: show the earlier page, keeping this one's
+        answers (as far as they go) for when the person comes forward again."""
+        await ack()
+        view = body.get("view") or {}
+        meta = forms.view_metadata(view)
+        value = str(action.get("value") or "")
+        if meta is None or meta.callback_id not in self.core.forms or not value.isdigit():
+            return
+        actor = await self._actor(body)
+        form = await self.core.form_of(actor, meta.callback_id, meta.private_metadata)
+        if isinstance(form, Reply):
+            step: FormStep = Finished(form)
+        else:
+            try:
+                values = forms.parse_submission(form, view).values
+            except ValueError:
+                values = {}
+            step = await self.core.form_submit(
+                actor, meta.callback_id, meta.private_metadata, int(value), values, back=True
+            )
+        shown = page_view(step) if isinstance(step, ShowPage) else None
+        if isinstance(step, Finished):
+            shown = result_view(step)
+        if shown is None:
+            return
+        try:
+            await client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=shown)
+        except SlackApiError as exc:
+            # hash_conflict: the person pressed something else meanwhile; their view wins.
+            log.info("views.update for Back not applied (%s)", error_code(exc))
