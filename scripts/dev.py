@@ -143,8 +143,18 @@ def serve(args: Sequence[str]) -> int:
     os.execve(slis, argv, venv_environ())  # noqa: S606 - fixed argv, no shell
 
 
+def pytest_args(args: Sequence[str]) -> list[str]:
+    """The arguments for pytest: the suite runs on every core (pytest-xdist) unless the
+    arguments choose (`-n 0`, `-n 4`, `-p no:xdist`) or name a test to debug with `--pdb`."""
+    chosen = any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args)
+    if chosen or "--pdb" in args or "no:xdist" in args:
+        return list(args)
+    return ["-n", "auto", *args]
+
+
 def test(args: Sequence[str]) -> int:
     """Run every check in order; stop at the first failure and return its exit code."""
+    args = pytest_args(args)
     steps: list[tuple[str, list[str]]] = [
         ("ruff check .", [tool("ruff"), "check", "."]),
         ("ruff format --check .", [tool("ruff"), "format", "--check", "."]),

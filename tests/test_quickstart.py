@@ -70,3 +70,22 @@ def test_serve_command_migrates_loads_sample_and_answers_readyz(tmp_path: Path) 
         assert session.exec(select(func.count()).select_from(School)).one() == 248
         assert session.exec(select(func.count()).select_from(Partnership)).one() > 0
     db.dispose()
+
+
+def _dev_module() -> object:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("slis_dev", ROOT / "scripts" / "dev.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_test_command_runs_the_suite_on_every_core_unless_told_otherwise() -> None:
+    dev = _dev_module()
+    pytest_args = dev.pytest_args  # type: ignore[attr-defined]
+    assert pytest_args([]) == ["-n", "auto"]
+    assert pytest_args(["-k", "help"]) == ["-n", "auto", "-k", "help"]
+    for chosen in (["-n", "0"], ["-n4"], ["--numprocesses=2"], ["-p", "no:xdist"], ["--pdb"]):
+        assert pytest_args(chosen) == chosen
