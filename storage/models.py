@@ -191,4 +191,5 @@ from storage import calendar_tables as _calendar_tables  # noqa: E402,F401
 from storage import inbound_tables as _inbound_tables  # noqa: E402,F401
 from storage import outbox_tables as _outbox_tables  # noqa: E402,F401
 from storage import reminder_tables as _reminder_tables  # noqa: E402,F401
+from storage import support_tables as _support_tables  # noqa: E402,F401
 from storage import survey_tables as _survey_tables  # noqa: E402,F401
