@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+IN_LIST_CHUNK = 500  # values per IN (...) list, well inside every backend's parameter limit
+
+T = TypeVar("T")
+
+
+def chunks(values: Sequence[T], size: int = IN_LIST_CHUNK) -> Iterator[Sequence[T]]:
+    """`values` in slices of `size`, for IN (...) lists and batched writes."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def normalise_url(url: str) -> str:

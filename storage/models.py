@@ -16,6 +16,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(value: datetime) -> datetime:
+    """A stored time as an aware UTC datetime: SQLite hands back naive ones, and every stored
+    time is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def maybe_aware(value: datetime | None) -> datetime | None:
+    return None if value is None else aware(value)
+
+
 def _ts() -> Column[datetime]:
     return Column(DateTime(timezone=True), nullable=False)
 

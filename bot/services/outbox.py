@@ -28,7 +28,7 @@ from bot.ports import Clock
 from bot.reply_codec import reply_from_json, reply_to_json
 from bot.types import Context, ConversationRef, Heading, Paragraph, Platform, Reply, Role
 from storage.engine import Database
-from storage.models import ChatIdentity, Person, RoleAssignment, Tenant
+from storage.models import ChatIdentity, Person, RoleAssignment, Tenant, aware, maybe_aware
 from storage.outbox_tables import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -238,15 +238,6 @@ def retry_delay(attempt: int, *, base: timedelta, cap: timedelta, rng: random.Ra
     return timedelta(seconds=rng.uniform(0, ceiling))
 
 
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _maybe_aware(value: datetime | None) -> datetime | None:
-    return None if value is None else _aware(value)
-
-
 class OutboxService:
     """Claims, outcomes, parking and status of outbox rows; used by the relay and the CLI."""
 
@@ -372,7 +363,7 @@ class OutboxService:
             reply = reply_from_json(row.payload)
         except ValueError as exc:
             problem = f"unreadable message: {exc}"
-        first = _maybe_aware(row.first_attempt_at) or now
+        first = maybe_aware(row.first_attempt_at) or now
         return Claim(
             id=row.id,
             tenant_id=row.tenant_id,
@@ -604,8 +595,8 @@ class OutboxService:
                     recipient=_recipient_text(session, row),
                     attempts=row.attempts,
                     error=row.last_error or "",
-                    not_before=_aware(row.not_before),
-                    failed_at=_maybe_aware(row.next_attempt_at),
+                    not_before=aware(row.not_before),
+                    failed_at=maybe_aware(row.next_attempt_at),
                 )
                 for row in session.exec(failed_stmt).all()
             ]

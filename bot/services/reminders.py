@@ -67,6 +67,8 @@ from storage.models import (
     RoleAssignment,
     School,
     Tenant,
+    aware,
+    maybe_aware,
 )
 from storage.reminder_tables import Reminder
 
@@ -176,15 +178,6 @@ class FireOutcome:
     recipients: int
     next_due: datetime | None
     skipped: str | None = None  # why nothing was sent, if so
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _maybe_aware(value: datetime | None) -> datetime | None:
-    return None if value is None else aware(value)
 
 
 class ReminderService:
@@ -402,14 +395,14 @@ class ReminderService:
         now: datetime,
     ) -> datetime | None:
         """Store the next occurrence after `due` (never moving next_due backwards)."""
-        last = _maybe_aware(row.last_due)
+        last = maybe_aware(row.last_due)
         row.last_due = due if last is None else max(last, due)
         if isinstance(schedule, Once):
             row.status = DONE
             row.next_due = None
         else:
             [*found] = when.occurrences(schedule, due, zone, calendar, 1)
-            current = _maybe_aware(row.next_due)
+            current = maybe_aware(row.next_due)
             nxt = found[0] if found else None
             if nxt is not None and current is not None and current > nxt:
                 nxt = current
@@ -536,7 +529,7 @@ class ReminderService:
         assert row.id is not None
         schedule = _schedule_of(row)
         zone = ZoneInfo(row.timezone)
-        next_due = _maybe_aware(row.next_due)
+        next_due = maybe_aware(row.next_due)
         if upcoming is None:
             upcoming = (next_due,) if next_due is not None else ()
         return ReminderView(
@@ -811,7 +804,7 @@ def _scheduled(row: Reminder) -> ScheduledReminder:
         schedule=_schedule_of(row),
         zone=ZoneInfo(row.timezone),
         status=row.status,
-        next_due=_maybe_aware(row.next_due),
+        next_due=maybe_aware(row.next_due),
         updated_at=aware(row.updated_at),
     )
 

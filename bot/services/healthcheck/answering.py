@@ -36,11 +36,12 @@ from bot.services.healthcheck.responses import (
     record_submission,
     response_answers,
 )
-from bot.services.healthcheck.rounds import OPEN, SCHEDULED, aware, subject_names
+from bot.services.healthcheck.rounds import OPEN, SCHEDULED, subject_names
 from bot.services.healthcheck.summary import summary
 from bot.services.healthcheck.templates import Template
 from bot.types import Actor, Block, Context, Paragraph, Reply
 from storage.engine import Database
+from storage.models import aware
 from storage.survey_tables import SurveyDraft, SurveyInvitation, SurveyRound
 
 log = logging.getLogger(__name__)
@@ -213,7 +214,7 @@ class AnswerService:
                 ctx.invitation,
                 answers,
                 comments,
-                keys=self._require_keys() if ctx.round.anonymous else _NO_KEYS,
+                keys=self._require_keys() if ctx.round.anonymous else None,
                 now=self._clock.now(),
             )
         except InvalidAnswers as exc:
@@ -307,10 +308,9 @@ class AnswerService:
         )
 
     def _response_id(self, s: Session, ctx: _Context) -> Any:
-        keys = self._keys if self._keys is not None else _NO_KEYS
         if ctx.round.anonymous and self._keys is None:
             return None
-        return find_response(s, ctx.round, ctx.invitation, keys)
+        return find_response(s, ctx.round, ctx.invitation, self._keys)
 
     def _stored(self, s: Session, ctx: _Context) -> dict[str, FormValue]:
         response_id = self._response_id(s, ctx)
@@ -352,19 +352,6 @@ class AnswerService:
         if self._keys is None:
             raise UserError("Anonymous answers can't be taken on this server now.")
         return self._keys
-
-
-class _NoKeys(ResponseKeys):
-    """Stands in for the keys in named rounds, which never use them."""
-
-    def __init__(self) -> None:
-        super().__init__(b"\0" * 32)
-
-    def _mac(self, purpose: str, invitation: SurveyInvitation) -> str:
-        raise RuntimeError("a named round has no response keys")
-
-
-_NO_KEYS = _NoKeys()
 
 
 def _linked(actor: Actor) -> tuple[int, int]:

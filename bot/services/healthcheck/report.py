@@ -57,7 +57,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any, Literal
@@ -81,7 +81,14 @@ from bot.services.healthcheck.templates import (
 )
 from bot.types import Actor, Role, ScopeKind
 from storage.engine import Database
-from storage.models import Partnership, PartnershipMembership, Quadrant, School, Tenant
+from storage.models import (
+    Partnership,
+    PartnershipMembership,
+    Quadrant,
+    School,
+    Tenant,
+    aware,
+)
 from storage.survey_tables import SurveyAnswer, SurveyInvitation, SurveyResponse, SurveyRound
 
 DEFAULT_MIN_GROUP = 3
@@ -600,17 +607,12 @@ def _info(survey: SurveyRound, template: Template, zone: str) -> RoundInfo:
         title=survey.title,
         template_id=survey.template_id,
         template_title=template.title,
-        opens_at=_aware(survey.opens_at),
-        closes_at=_aware(survey.closes_at),
+        opens_at=aware(survey.opens_at),
+        closes_at=aware(survey.closes_at),
         status=survey.status,
         anonymous=survey.anonymous,
         zone=zone,
     )
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # --- building the report ---------------------------------------------------------------------
@@ -1205,7 +1207,7 @@ def _recent_hint(s: Session, d: _Directory) -> str:
         return "No healthcheck round has opened here yet."
     zone = ZoneInfo(d.zone)
     listed = "; ".join(
-        f"#{r.id} {r.title} ({date_range(_aware(r.opens_at), _aware(r.closes_at), zone)})"
+        f"#{r.id} {r.title} ({date_range(aware(r.opens_at), aware(r.closes_at), zone)})"
         for r in rounds
     )
     return f"Recent rounds: {listed}."

@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -31,12 +31,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from bot.services.healthcheck.templates import Template
+from storage.engine import chunks
 from storage.survey_tables import SurveyAnswer, SurveyInvitation, SurveyResponse, SurveyRound
 
 PEPPER_MIN_LENGTH = 32
 T = TypeVar("T")
 
-_CHUNK = 500  # ids per IN (...) list, well inside every backend's parameter limit
 
 _R: Table = cast(Table, SurveyResponse.__table__)  # type: ignore[attr-defined]
 _A: Table = cast(Table, SurveyAnswer.__table__)  # type: ignore[attr-defined]
@@ -107,10 +107,11 @@ def record_submission(
     answers: Mapping[str, object],
     comments: Mapping[str, str] | None = None,
     *,
-    keys: ResponseKeys,
+    keys: ResponseKeys | None,
     now: datetime,
 ) -> Submission:
-    """Store a complete answer set for `invitation`, the way the round's anonymity asks."""
+    """Store a complete answer set for `invitation`, the way the round's anonymity asks
+    (`keys` may be None for a named round only)."""
     if survey_round.anonymous:
         return record_anonymous_submission(
             session, survey_round, invitation, answers, comments, keys=keys
@@ -152,7 +153,7 @@ def record_anonymous_submission(
     answers: Mapping[str, object],
     comments: Mapping[str, str] | None = None,
     *,
-    keys: ResponseKeys,
+    keys: ResponseKeys | None,
 ) -> Submission:
     """Store the answers under the invitation's key, with no person, time or invitation on
     them; the invitation itself is left alone until the round is sealed."""
@@ -164,19 +165,24 @@ def record_anonymous_submission(
             "in an anonymous round a school's answers are filed under its partnership or "
             "quadrant, never the school: set the invitation's response subject at launch"
         )
-    values = _response_values(invitation, person_id=None, key=keys.key_for(invitation), at=None)
+    key = _required(keys).key_for(invitation)
+    values = _response_values(invitation, person_id=None, key=key, at=None)
     submission = _upsert_response(session, values, ("round_id", "respondent_key"))
     _write_answers(session, template, invitation.tenant_id, submission, answers, comments)
     return submission
 
 
 def find_response(
-    session: Session, survey_round: SurveyRound, invitation: SurveyInvitation, keys: ResponseKeys
+    session: Session,
+    survey_round: SurveyRound,
+    invitation: SurveyInvitation,
+    keys: ResponseKeys | None,
 ) -> uuid.UUID | None:
-    """The id of the response this invitation's person sent, if any (to show or change it)."""
+    """The id of the response this invitation's person sent, if any (to show or change it);
+    `keys` may be None for a named round only."""
     where = [_R.c.round_id == invitation.round_id]
     if survey_round.anonymous:
-        where.append(_R.c.respondent_key == keys.key_for(invitation))
+        where.append(_R.c.respondent_key == _required(keys).key_for(invitation))
     else:
         where += [
             _R.c.respondent_person_id == invitation.person_id,
@@ -226,7 +232,7 @@ def answered_invitation_ids(
     if not survey_round.anonymous:
         return answered
     by_key = {keys.key_for(i): i.id for i in invitations if i.id is not None}
-    for chunk in _chunks(list(by_key)):
+    for chunk in chunks(list(by_key)):
         found = session.exec(
             select(_R.c.respondent_key).where(
                 _R.c.round_id == survey_round.id, _R.c.respondent_key.in_(chunk)
@@ -257,7 +263,7 @@ def mark_answered(session: Session, survey_round: SurveyRound, keys: ResponseKey
         raise ValueError("only an anonymous round is sealed")
     newly = 0
     answered = answered_invitation_ids(session, survey_round, keys)
-    for chunk in _chunks(sorted(answered)):
+    for chunk in chunks(sorted(answered)):
         result = session.exec(
             update(SurveyInvitation)
             .where(col(SurveyInvitation.id).in_(chunk), col(SurveyInvitation.answered).is_(False))
@@ -279,7 +285,7 @@ def reseal_responses(session: Session, round_id: int) -> int:
         return 0
     old_ids = [r["id"] for r in responses]
     answers: list[dict[str, Any]] = []
-    for chunk in _chunks(old_ids):
+    for chunk in chunks(old_ids):
         answers += [
             dict(a._mapping) for a in conn.execute(_A.select().where(_A.c.response_id.in_(chunk)))
         ]
@@ -300,6 +306,12 @@ def reseal_responses(session: Session, round_id: int) -> int:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _required(keys: ResponseKeys | None) -> ResponseKeys:
+    if keys is None:
+        raise ValueError("an anonymous round needs the response keys (SLIS_ANONYMITY_PEPPER)")
+    return keys
 
 
 def _checked(
@@ -387,8 +399,3 @@ def _write_answers(
             )
     if rows:
         session.exec(_A.insert().values(rows))
-
-
-def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]

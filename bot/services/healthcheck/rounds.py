@@ -41,8 +41,8 @@ from bot.services.healthcheck.responses import (
 from bot.services.healthcheck.templates import Template, shipped_templates
 from bot.services.outbox import Message, Recipient, enqueue_many
 from bot.types import Actor, Role, ScopeKind
-from storage.engine import Database
-from storage.models import ChatIdentity, Partnership, PartnershipMembership, Quadrant, School
+from storage.engine import Database, chunks
+from storage.models import ChatIdentity, Partnership, PartnershipMembership, Quadrant, School, aware
 from storage.models import Tenant as TenantRow
 from storage.survey_tables import SurveyDraft, SurveyInvitation, SurveyRound
 
@@ -152,11 +152,6 @@ class LaunchError(UserError):
     def __init__(self, message: str, *, field: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.field = field
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class RoundService:
@@ -521,12 +516,12 @@ class RoundService:
             key = f"survey:{row.id}:{tag}:{invitation.id}"
             messages.append(Message(key, Recipient(person_id=invitation.person_id), reply))
         written = 0
-        for start in range(0, len(messages), SEND_BATCH):
+        for batch in chunks(messages, SEND_BATCH):
             with self._db.session() as s:
                 written += enqueue_many(
                     s,
                     tenant_id=row.tenant_id,
-                    messages=messages[start : start + SEND_BATCH],
+                    messages=batch,
                     not_before=not_before,
                 )
         return written
@@ -813,7 +808,7 @@ def subject_names(
     names: dict[tuple[str, int], str] = {}
     schools = {i.subject_id for i in invitations if i.subject_kind == "school"}
     partnerships = {i.subject_id for i in invitations if i.subject_kind == "partnership"}
-    for chunk in _chunks(sorted(schools)):
+    for chunk in chunks(sorted(schools)):
         for sid, name in s.exec(
             select(School.id, School.name).where(
                 School.tenant_id == tenant_id, col(School.id).in_(chunk)
@@ -821,7 +816,7 @@ def subject_names(
         ):
             if sid is not None:
                 names[("school", sid)] = name
-    for chunk in _chunks(sorted(partnerships)):
+    for chunk in chunks(sorted(partnerships)):
         for pid, name in s.exec(
             select(Partnership.id, Partnership.name).where(
                 Partnership.tenant_id == tenant_id, col(Partnership.id).in_(chunk)
@@ -926,7 +921,3 @@ def _recent_hint(s: Session, tenant_id: int) -> str:
     return "Recent rounds: " + ", ".join(
         f"#{r.id} {r.title} ({aware(r.opens_at):%d %b}–{aware(r.closes_at):%d %b})" for r in rows
     )
-
-
-def _chunks(values: list[int], size: int = 500) -> list[list[int]]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
