@@ -50,18 +50,33 @@ class DeliveryFailed(Exception):
 class Messenger(Protocol):
     """Starts conversations on one platform: what the outbox relay sends through."""
 
-    async def send(self, to: ConversationRef, reply: Reply, *, key: str | None = None) -> str:
+    async def send(
+        self,
+        to: ConversationRef,
+        reply: Reply,
+        *,
+        key: str | None = None,
+        thread: str | None = None,
+    ) -> str:
         """Post the reply; returns the platform's message id.
 
         With a `key` (the outbox idempotency key) the message carries it where
-        `already_delivered` can find it. Raises DeliveryFailed.
+        `already_delivered` can find it. With a `thread` (a message id in `to`) it is posted as
+        a reply in that message's thread. Raises DeliveryFailed.
         """
         ...
 
+    async def update(self, to: ConversationRef, message_id: str, reply: Reply) -> None:
+        """Replace the content of the message `message_id` in `to` (sent by `send`) with the
+        reply; it keeps its key. Raises DeliveryFailed (`permanent` when the message is gone
+        or can no longer be edited)."""
+        ...
+
     async def already_delivered(
-        self, to: ConversationRef, key: str, *, since: datetime
+        self, to: ConversationRef, key: str, *, since: datetime, thread: str | None = None
     ) -> str | None:
-        """The id of a message carrying `key` posted to `to` since `since`, None if none.
+        """The id of a message carrying `key` posted to `to` (in the thread of `thread`, if
+        given) since `since`, None if none.
 
         Raises DeliveryFailed when it cannot tell now (`permanent`: it never can).
         """

@@ -9,6 +9,11 @@ network: exponential backoff with full jitter); or parked and the administrators
 A row found in flight after its lease (its process died mid-send) goes back to pending with
 `needs_check`: before it is sent again the Messenger is asked whether the platform already has
 it (the outbox key travels with the message), so a crash neither loses nor repeats a message.
+
+An edit of a sent message is an update on the platform (`Messenger.update`, retried like a
+send; repeating one is harmless, so it is never checked first); an edit of an unsent message
+was folded into it when claimed, and there is nothing to do. A reply in a thread is a send
+with the parent's message id.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class RelayCounts:
 
     sent: int = 0
     found_sent: int = 0  # rows in doubt that the platform turned out to have
+    edited: int = 0  # sent messages updated on the platform
+    folded: int = 0  # edits folded into their unsent original (nothing to send)
     retried: int = 0
     rate_limited: int = 0
     parked: int = 0
@@ -184,20 +191,28 @@ class Relay:
             self._active.pop(claim.id, None)
 
     async def _settle(self, claim: Claim) -> None:
+        if claim.folded:
+            self.counts.folded += 1
+            return
         if claim.to is None or claim.reply is None:
             await self._park(claim, claim.problem or "nothing to send")
             return
         platform = claim.to.platform
+        messenger = self._messengers.get(platform)
+        if messenger is None:
+            # Only for an edit or reply whose original went out on a platform this server
+            # has no Messenger for now.
+            await self._park(claim, f"this server cannot send to {platform.value}")
+            return
         paused = self._paused_until.get(platform, 0.0) - asyncio.get_running_loop().time()
         if paused > 0:
             # A person reached on a platform that is rate limiting just now: wait with it.
             await self._defer(claim, DeliveryFailed("platform paused", retry_after=paused))
             return
-        messenger = self._messengers[platform]
-        if claim.needs_check:
+        if claim.needs_check and claim.edit_of is None:
             try:
                 found = await messenger.already_delivered(
-                    claim.to, claim.key, since=claim.check_since
+                    claim.to, claim.key, since=claim.check_since, thread=claim.thread
                 )
             except DeliveryFailed as failure:
                 if failure.retry_after is not None:
@@ -216,6 +231,8 @@ class Relay:
                 found = None
             if found is not None:
                 log.info("outbox row %s (%s) had already arrived", claim.id, claim.key)
+                if claim.edited and not await self._update(messenger, claim, found):
+                    return
                 await asyncio.to_thread(self.outbox.mark_sent, claim, found)
                 self.counts.found_sent += 1
                 return
@@ -223,8 +240,15 @@ class Relay:
             # Only after crashes mid-send: each claim counts an attempt.
             await self._park(claim, f"gave up after {claim.attempts - 1} attempts")
             return
+        if claim.edit_of is not None:
+            if await self._update(messenger, claim, claim.edit_of):
+                await asyncio.to_thread(self.outbox.mark_sent, claim, claim.edit_of)
+                self.counts.edited += 1
+            return
         try:
-            message_id = await messenger.send(claim.to, claim.reply, key=claim.key)
+            message_id = await messenger.send(
+                claim.to, claim.reply, key=claim.key, thread=claim.thread
+            )
         except DeliveryFailed as failure:
             await self._failed(claim, failure)
             return
@@ -234,6 +258,21 @@ class Relay:
             return
         await asyncio.to_thread(self.outbox.mark_sent, claim, message_id)
         self.counts.sent += 1
+
+    async def _update(self, messenger: Messenger, claim: Claim, message_id: str) -> bool:
+        """Give the platform's message the claim's content; False (the outcome recorded) if
+        it did not take it."""
+        assert claim.to is not None and claim.reply is not None
+        try:
+            await messenger.update(claim.to, message_id, claim.reply)
+        except DeliveryFailed as failure:
+            await self._failed(claim, failure)
+            return False
+        except Exception as exc:
+            log.exception("outbox row %s: unexpected error updating", claim.id)
+            await self._failed(claim, DeliveryFailed(type(exc).__name__))
+            return False
+        return True
 
     async def _failed(self, claim: Claim, failure: DeliveryFailed) -> None:
         assert claim.to is not None

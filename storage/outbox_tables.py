@@ -2,7 +2,8 @@
 
 A row is written in the same transaction as the change that causes it; its unique `key` makes
 that write idempotent. The relay moves a row pending -> in_flight -> sent, or parks it as
-failed. Statuses and destinations are plain strings; the core owns their vocabulary.
+failed. A row may edit, or reply in the thread of, the message of an earlier row, named by its
+key. Statuses and destinations are plain strings; the core owns their vocabulary.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ class OutboxMessage(SQLModel, table=True):
     # Rows with one destination are sent one at a time, in order (`person:<id>` or a conversation).
     destination: str = Field(max_length=400)
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # The key of an earlier row whose message this row's payload replaces (an edit), or in
+    # whose thread this row's message is posted (a reply). At most one of the two.
+    # Indexed: a row in doubt asks whether edits were folded into it.
+    edits_key: str | None = Field(default=None, max_length=255, index=True)
+    thread_key: str | None = Field(default=None, max_length=255)
     not_before: datetime = _ts(nullable=False)
     next_attempt_at: datetime = _ts(nullable=False)
     status: str = Field(default="pending", max_length=16)

@@ -8,6 +8,14 @@ record how sending went, park rows that cannot be sent and tell the tenant's adm
 A row's life: pending -> in_flight (claimed: attempts + 1) -> sent, or back to pending for a
 retry, or failed ("parked": kept for `slis outbox retry`). Rows with the same destination (a
 person, or a conversation) go one at a time, in the order they were due.
+
+A row may instead *edit* the message of an earlier row (`edits=<its key>`): once that message
+is sent, the relay replaces its content on the platform; while it is still unsent (pending, or
+parked) the edit is folded into it: the earlier row's payload becomes the edit's, and the edit
+row is marked sent with no message id and a `superseded: ...` note in `last_error`, without a
+call to the platform. A row may also be a *reply in the thread* of an earlier row's message
+(`thread_of=<its key>`); if that message is not sent, the reply is posted on its own. Pass the
+earlier row's recipient, so that per-destination order keeps the edit or reply behind it.
 """
 
 from __future__ import annotations
@@ -40,6 +48,10 @@ FAILED = "failed"
 
 ALERT_PREFIX = "outbox-alert:"
 KEY_LIMIT = 255
+# `last_error` of an edit row folded into its unsent original (sent, but no message id).
+SUPERSEDED = "superseded"
+# Links from an edit to the row it edits are followed this far (an edit of an edit...).
+_CHAIN_LIMIT = 20
 
 _T: Table = cast(Table, OutboxMessage.__table__)  # type: ignore[attr-defined]
 
@@ -82,6 +94,15 @@ class Claim:
     check_since: datetime  # where to start looking for an earlier attempt
     claimed_at: datetime
     problem: str | None = None
+    # An edit of a sent message: replace the content of this message id (in `to`) with `reply`.
+    edit_of: str | None = None
+    # A reply in a thread: post it in the thread of this message id (in `to`).
+    thread: str | None = None
+    # Edits were folded into this row while it waited: if `needs_check` finds an earlier
+    # attempt on the platform, that message has old content and must be brought up to date.
+    edited: bool = False
+    # Nothing to send: an edit folded into its unsent original, already recorded as sent.
+    folded: bool = False
 
     @property
     def is_alert(self) -> bool:
@@ -136,18 +157,20 @@ def enqueue(
     to: Recipient,
     reply: Reply,
     not_before: datetime,
+    edits: str | None = None,
+    thread_of: str | None = None,
 ) -> bool:
     """Add a message to the outbox in the caller's transaction.
 
     Returns False, adding nothing, when a row with `key` already exists: the key is what makes
-    a repeated state change send its messages once. Raises ValueError for a recipient that is
-    not exactly one of person or conversation, a person of another tenant, an empty or overlong
-    key, or a naive `not_before`.
+    a repeated state change send its messages once. `edits`: the key of an earlier row whose
+    message this one replaces (send edits with `not_before` now); `thread_of`: the key of an
+    earlier row in whose thread this is a reply. Give the earlier row's recipient in `to`.
+    Raises ValueError for a recipient that is not exactly one of person or conversation, a
+    person of another tenant, an empty or overlong key, both `edits` and `thread_of`, or a
+    naive `not_before`.
     """
-    if (to.person_id is None) == (to.conversation is None):
-        raise ValueError("a recipient is exactly one of person_id or conversation")
-    if not key or len(key) > KEY_LIMIT:
-        raise ValueError(f"an outbox key has 1 to {KEY_LIMIT} characters")
+    _check(key, to, edits, thread_of)
     if not_before.tzinfo is None:
         raise ValueError("not_before must be timezone-aware")
     if to.person_id is not None:
@@ -155,6 +178,7 @@ def enqueue(
         if owner != tenant_id:
             raise ValueError(f"person {to.person_id} is not in tenant {tenant_id}")
     values = _row(tenant_id, key, to, reply, not_before.astimezone(UTC), datetime.now(UTC))
+    values.update(edits_key=edits, thread_key=thread_of)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # ON CONFLICT DO NOTHING: a concurrent insert of the same key waits for the other
@@ -166,11 +190,14 @@ def enqueue(
 
 @dataclass(frozen=True)
 class Message:
-    """One message for `enqueue_many`: its idempotency key, recipient and content."""
+    """One message for `enqueue_many`: its idempotency key, recipient and content, and the
+    key of the row whose message it edits or in whose thread it replies (see `enqueue`)."""
 
     key: str
     to: Recipient
     reply: Reply
+    edits: str | None = None
+    thread_of: str | None = None
 
 
 def enqueue_many(
@@ -194,17 +221,28 @@ def enqueue_many(
     created = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     for m in messages:
-        if (m.to.person_id is None) == (m.to.conversation is None):
-            raise ValueError("a recipient is exactly one of person_id or conversation")
-        if not m.key or len(m.key) > KEY_LIMIT:
-            raise ValueError(f"an outbox key has 1 to {KEY_LIMIT} characters")
+        _check(m.key, m.to, m.edits, m.thread_of)
         if m.to.person_id is not None and owners.get(m.to.person_id) != tenant_id:
             raise ValueError(f"person {m.to.person_id} is not in tenant {tenant_id}")
-        rows.append(_row(tenant_id, m.key, m.to, m.reply, due, created))
+        row = _row(tenant_id, m.key, m.to, m.reply, due, created)
+        row.update(edits_key=m.edits, thread_key=m.thread_of)
+        rows.append(row)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(_T).values(rows).on_conflict_do_nothing(index_elements=["key"])
     return len(session.exec(stmt.returning(_T.c.id)).all())
+
+
+def _check(key: str, to: Recipient, edits: str | None, thread_of: str | None) -> None:
+    if (to.person_id is None) == (to.conversation is None):
+        raise ValueError("a recipient is exactly one of person_id or conversation")
+    for name in (key, edits, thread_of):
+        if name is not None and (not name or len(name) > KEY_LIMIT):
+            raise ValueError(f"an outbox key has 1 to {KEY_LIMIT} characters")
+    if edits is not None and thread_of is not None:
+        raise ValueError("a message either edits another or replies in its thread, not both")
+    if key in (edits, thread_of):
+        raise ValueError(f"outbox row {key!r} cannot edit or reply to itself")
 
 
 def _row(
@@ -271,6 +309,14 @@ class OutboxService:
         account on the first of `people_on` (default: `platforms`) they have one on; a claim
         whose recipient cannot be reached says so in `problem`.
 
+        An edit or a thread reply also waits while the row it names is in flight. Claiming one
+        resolves that row: an edit of a sent message comes with `edit_of` (the message id to
+        replace) and `to` (where the message is); an edit of an unsent (pending or parked) row
+        is folded into it here and comes back `folded`, with nothing left to send; an edit of a
+        key no row of the tenant has comes with a `problem`. A reply to a sent message comes
+        with `thread` (its id) and `to` its conversation; to an unsent or unknown one, it goes
+        to its own recipient without a thread.
+
         The claim is one UPDATE ... RETURNING. On PostgreSQL its rows are chosen with FOR UPDATE
         SKIP LOCKED, so concurrent claimers never take the same row; on SQLite the statement
         opens the transaction and holds the database's single write lock (as BEGIN IMMEDIATE
@@ -303,6 +349,16 @@ class OutboxService:
                 ),
             ),
         )
+        # Usually the row an edit or reply names has its destination and `blocked` holds the
+        # edit back; this covers a caller that gave another recipient.
+        named = _T.alias("named")
+        waits = and_(
+            or_(candidate.c.edits_key.is_not(None), candidate.c.thread_key.is_not(None)),
+            exists().where(
+                or_(named.c.key == candidate.c.edits_key, named.c.key == candidate.c.thread_key),
+                named.c.status == IN_FLIGHT,
+            ),
+        )
         heads = (
             select(candidate.c.id)
             .where(
@@ -310,6 +366,7 @@ class OutboxService:
                 candidate.c.next_attempt_at <= now,
                 or_(candidate.c.person_id.is_not(None), candidate.c.platform.in_(names)),
                 ~blocked,
+                ~waits,
             )
             .order_by(candidate.c.next_attempt_at, candidate.c.id)
             .limit(limit)
@@ -335,34 +392,76 @@ class OutboxService:
                 .where(col(OutboxMessage.id).in_(ids))
                 .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
             ).all()
-            return [self._claimed(session, row, reachable, now) for row in rows]
+            claims = [self._claimed(session, row, reachable, now) for row in rows]
+            return [c for c in claims if c is not None]
 
     def _claimed(
         self, session: Session, row: OutboxMessage, platforms: Sequence[Platform], now: datetime
-    ) -> Claim:
+    ) -> Claim | None:
+        """The claim for a row just marked in flight; None if it went back to wait for the row
+        it names, which is in flight (or, for an edit, held by another claimer)."""
         assert row.id is not None
         problem: str | None = None
-        to: ConversationRef | None = None
-        if row.person_id is not None:
-            to = self._chat_account(session, row, platforms)
-            if to is None:
-                listed = ", ".join(p.value for p in platforms)
-                problem = f"person {row.person_id} has no chat account on {listed}"
-            else:
-                row.platform = to.platform.value
-                row.workspace_id = to.workspace_id
-                row.conversation_id = to.conversation_id
-                session.add(row)
-        else:
-            assert row.platform and row.workspace_id is not None and row.conversation_id
-            to = ConversationRef(
-                Platform(row.platform), row.workspace_id, row.conversation_id, row.service_url
-            )
         reply: Reply | None = None
         try:
             reply = reply_from_json(row.payload)
         except ValueError as exc:
             problem = f"unreadable message: {exc}"
+        to: ConversationRef | None = None
+        edit_of: str | None = None
+        thread: str | None = None
+        if row.edits_key is not None:
+            original, missing = self._named(session, row, row.edits_key, through_threads=False)
+            if original is None:
+                problem = problem or f"it edits {row.edits_key!r}, but {missing}"
+            elif original.status == SENT:
+                to = _where(original)
+                edit_of = original.message_id
+                if to is None or edit_of is None:
+                    to = None
+                    problem = problem or f"row {original.id} it edits was sent without a message id"
+                else:
+                    _record_where(session, row, to)
+            elif problem is None:
+                return self._fold(session, row, original, now)
+        else:
+            if row.thread_key is not None:
+                parent, _ = self._named(session, row, row.thread_key, through_threads=True)
+                if parent is not None and parent.status == IN_FLIGHT:
+                    # Claimed with it: wait for its message id rather than lose the thread.
+                    self._unclaim(session, row, now)
+                    return None
+                where = _where(parent) if parent is not None and parent.status == SENT else None
+                if parent is not None and where is not None and parent.message_id:
+                    to, thread = where, parent.message_id
+                    _record_where(session, row, to)
+                else:
+                    log.info(
+                        "outbox row %s (%s): %s is not sent; posting without a thread",
+                        row.id,
+                        row.key,
+                        row.thread_key,
+                    )
+            if to is None and row.person_id is not None:
+                to = self._chat_account(session, row, platforms)
+                if to is None:
+                    listed = ", ".join(p.value for p in platforms)
+                    problem = f"person {row.person_id} has no chat account on {listed}"
+                else:
+                    _record_where(session, row, to)
+            elif to is None:
+                assert row.platform and row.workspace_id is not None and row.conversation_id
+                to = ConversationRef(
+                    Platform(row.platform), row.workspace_id, row.conversation_id, row.service_url
+                )
+        edited = False
+        if row.needs_check and edit_of is None:
+            edited = (
+                session.exec(
+                    select(OutboxMessage.id).where(OutboxMessage.edits_key == row.key).limit(1)
+                ).first()
+                is not None
+            )
         first = maybe_aware(row.first_attempt_at) or now
         return Claim(
             id=row.id,
@@ -375,6 +474,81 @@ class OutboxService:
             check_since=first - self.policy.check_margin,
             claimed_at=now,
             problem=problem,
+            edit_of=edit_of,
+            thread=thread,
+            edited=edited,
+        )
+
+    def _named(
+        self, session: Session, row: OutboxMessage, key: str, *, through_threads: bool
+    ) -> tuple[OutboxMessage | None, str]:
+        """The row of the tenant whose message `key` names: an edit names what it edits, and
+        with `through_threads` a reply names its thread's first message. Else why not."""
+        seen: set[str] = set()
+        for _ in range(_CHAIN_LIMIT):
+            found = session.exec(
+                select(OutboxMessage).where(
+                    OutboxMessage.tenant_id == row.tenant_id, OutboxMessage.key == key
+                )
+            ).first()
+            if found is None:
+                return None, f"no outbox row has the key {key!r}"
+            seen.add(key)
+            following = found.edits_key or (found.thread_key if through_threads else None)
+            if following is None:
+                return found, ""
+            if following in seen or following == row.key:
+                return None, f"the rows from {key!r} edit each other in a loop"
+            key = following
+        return None, f"more than {_CHAIN_LIMIT} edits of edits lead from it"
+
+    def _unclaim(self, session: Session, row: OutboxMessage, now: datetime) -> None:
+        """Put back a row claimed with (or while another claimer held) the row it names."""
+        session.exec(
+            update(_T)
+            .where(_T.c.id == row.id)
+            .values(
+                status=PENDING,
+                claimed_at=None,
+                attempts=case((_T.c.attempts > 0, _T.c.attempts - 1), else_=0),
+                # Not at once: the relay would claim it again in the same pass.
+                next_attempt_at=now + timedelta(seconds=1),
+            )
+        )
+
+    def _fold(
+        self, session: Session, row: OutboxMessage, original: OutboxMessage, now: datetime
+    ) -> Claim | None:
+        """Apply an edit to its unsent original: the original takes the edit's content, and
+        the edit is recorded as sent, superseded, with no message id."""
+        assert row.id is not None
+        # Locked, so that no other claimer sends the original with its old content meanwhile;
+        # one that holds it now is about to send it, so the edit waits for that.
+        status = session.exec(
+            select(_T.c.status).where(_T.c.id == original.id).with_for_update(skip_locked=True)
+        ).first()
+        if status is None or status not in (PENDING, FAILED):
+            self._unclaim(session, row, now)
+            return None
+        session.exec(update(_T).where(_T.c.id == original.id).values(payload=row.payload))
+        note = f"{SUPERSEDED}: folded into row {original.id} ({original.key}) before it was sent"
+        session.exec(
+            update(_T)
+            .where(_T.c.id == row.id)
+            .values(status=SENT, sent_at=now, message_id=None, needs_check=False, last_error=note)
+        )
+        log.info("outbox row %s (%s): %s", row.id, row.key, note)
+        return Claim(
+            id=row.id,
+            tenant_id=row.tenant_id,
+            key=row.key,
+            to=None,
+            reply=None,
+            attempts=row.attempts,
+            needs_check=False,
+            check_since=now,
+            claimed_at=now,
+            folded=True,
         )
 
     def _chat_account(
@@ -618,6 +792,24 @@ class OutboxService:
             row.next_attempt_at = self.clock.now()
             session.add(row)
             return row
+
+
+def _where(row: OutboxMessage) -> ConversationRef | None:
+    """Where a row's message went (for a person: their chat account when it was sent)."""
+    if not row.platform or row.workspace_id is None or not row.conversation_id:
+        return None
+    return ConversationRef(
+        Platform(row.platform), row.workspace_id, row.conversation_id, row.service_url
+    )
+
+
+def _record_where(session: Session, row: OutboxMessage, to: ConversationRef) -> None:
+    """Remember where a row is going, so a later edit or reply finds its message there."""
+    row.platform = to.platform.value
+    row.workspace_id = to.workspace_id
+    row.conversation_id = to.conversation_id
+    row.service_url = to.service_url
+    session.add(row)
 
 
 def _recipient_text(session: Session, row: OutboxMessage) -> str:

@@ -1,4 +1,4 @@
-"""Sending bot-initiated messages into Slack, for the outbox relay.
+"""Sending bot-initiated messages into Slack, and editing them, for the outbox relay.
 
 Retries belong to the relay, not to slack_sdk: the messenger's client has no retry handlers
 (slack_sdk's default retries connection errors once, which could post a message twice when a
@@ -23,7 +23,7 @@ from bot.config import SlackCredentials
 from bot.ports import DeliveryFailed
 from bot.types import ConversationRef, Platform, Reply
 from handlers.slack import render
-from handlers.slack.pacing import DEFAULT_RETRY_AFTER, Pacer, Paused
+from handlers.slack.pacing import DEFAULT_RETRY_AFTER, METHOD_LIMITS, TIER_3, Pacer, Paused
 from handlers.slack.profiles import error_code
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,12 @@ log = logging.getLogger(__name__)
 # The message metadata event that carries the outbox key (chat.postMessage `metadata`).
 EVENT_TYPE = "slis_outbox"
 POST = "chat.postMessage"
+UPDATE = "chat.update"
 HISTORY = "conversations.history"
+REPLIES = "conversations.replies"
 OPEN = "conversations.open"
+# Slack's tiers for the methods pacing.METHOD_LIMITS does not list (both Tier 3).
+LIMITS = {**METHOD_LIMITS, UPDATE: TIER_3, REPLIES: TIER_3}
 # Well inside the relay's lease (60 s), so a claimed row is settled long before it expires.
 REQUEST_TIMEOUT = 15
 HISTORY_PAGE = 200
@@ -44,7 +48,9 @@ PERMANENT = frozenset(
         "account_inactive",
         "as_user_not_supported",
         "cannot_dm_bot",
+        "cant_update_message",
         "channel_not_found",
+        "edit_window_closed",
         "ekm_access_denied",
         "invalid_arguments",
         "invalid_auth",
@@ -53,6 +59,7 @@ PERMANENT = frozenset(
         "invalid_metadata_format",
         "invalid_metadata_schema",
         "is_archived",
+        "message_not_found",
         "messages_tab_disabled",
         "metadata_must_be_sent_from_app",
         "metadata_too_large",
@@ -103,23 +110,25 @@ class SlackDeliveryFailed(DeliveryFailed, SlackApiError):
 
 
 class SlackMessenger:
-    """Messenger over `chat.postMessage`, paced per channel and per method.
+    """Messenger over `chat.postMessage` and `chat.update`, paced per channel and per method.
 
     A message sent with an outbox key carries it as message metadata
-    (`{"event_type": "slis_outbox", "event_payload": {"key": ...}}`); `already_delivered`
-    looks for it in the conversation's history (`conversations.history` with
-    `include_all_metadata`). A person is addressed by their user id, which posts to the app's
-    direct message with them; their DM channel is found with `conversations.open` to read it.
-    Reading history needs the `channels:history`, `groups:history` and `im:history` scopes and
-    `conversations.open` needs `im:write`; without them the check says it cannot tell, and the
-    relay sends again (at least once rather than not at all).
+    (`{"event_type": "slis_outbox", "event_payload": {"key": ...}}`), which `chat.update`
+    leaves as it is; `already_delivered` looks for it in the conversation's history
+    (`conversations.history` with `include_all_metadata`, or `conversations.replies` for a
+    reply in a thread). A person is addressed by their user id, which posts to the app's
+    direct message with them; their DM channel, which reading, editing and replying in a
+    thread need, is found with `conversations.open`. Reading history needs the
+    `channels:history`, `groups:history` and `im:history` scopes and `conversations.open`
+    needs `im:write`; without them the check says it cannot tell, and the relay sends again
+    (at least once rather than not at all).
     """
 
     def __init__(
         self, client: AsyncWebClient, *, pacer: Pacer | None = None, own_session: bool = False
     ) -> None:
         self._client = client
-        self._pacer = pacer or Pacer()
+        self._pacer = pacer or Pacer(method_limits=LIMITS)
         self._dm_channels: dict[str, str] = {}
         # With its own aiohttp session the messenger keeps connections to Slack open, instead
         # of slack_sdk's new session (and TLS handshake) per call; `close` closes it.
@@ -146,17 +155,30 @@ class SlackMessenger:
             await session.close()
         self._client.session = None
 
-    async def send(self, to: ConversationRef, reply: Reply, *, key: str | None = None) -> str:
-        """Post the reply; returns the message's `ts`. Raises DeliveryFailed."""
+    async def send(
+        self,
+        to: ConversationRef,
+        reply: Reply,
+        *,
+        key: str | None = None,
+        thread: str | None = None,
+    ) -> str:
+        """Post the reply (in the thread of the message `thread`, if given); returns the
+        message's `ts`. Raises DeliveryFailed."""
         if to.platform is not Platform.SLACK:
             raise ValueError(f"SlackMessenger cannot send to {to.platform.value}")
         extra: dict[str, Any] = {}
         if key is not None:
             extra["metadata"] = {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
+        channel = to.conversation_id
+        if thread is not None:
+            # The thread's `ts` belongs to the DM channel, not to the user id.
+            channel = await self._readable_channel(to)
+            extra["thread_ts"] = thread
         response = await self._call(
             POST,
             lambda: self._client.chat_postMessage(
-                channel=to.conversation_id,
+                channel=channel,
                 text=render.message(reply)["text"],
                 blocks=render.blocks(reply),
                 **extra,
@@ -164,15 +186,34 @@ class SlackMessenger:
             channel=to.conversation_id,
             posting=True,
         )
-        channel = response.get("channel")
-        if _is_user(to.conversation_id) and isinstance(channel, str):
-            self._dm_channels[to.conversation_id] = channel
+        landed = response.get("channel")
+        if _is_user(to.conversation_id) and isinstance(landed, str):
+            self._dm_channels[to.conversation_id] = landed
         return str(response["ts"])
 
+    async def update(self, to: ConversationRef, message_id: str, reply: Reply) -> None:
+        """Replace the message `message_id` (its `ts`) in `to` with the reply (`chat.update`;
+        its metadata, and so its outbox key, stays). Raises DeliveryFailed."""
+        if to.platform is not Platform.SLACK:
+            raise ValueError(f"SlackMessenger cannot update on {to.platform.value}")
+        channel = await self._readable_channel(to)
+        await self._call(
+            UPDATE,
+            lambda: self._client.chat_update(
+                channel=channel,
+                ts=message_id,
+                text=render.message(reply)["text"],
+                # Always given, even empty: without `blocks` Slack keeps the old ones.
+                blocks=render.blocks(reply),
+            ),
+            channel=to.conversation_id,
+        )
+
     async def already_delivered(
-        self, to: ConversationRef, key: str, *, since: datetime
+        self, to: ConversationRef, key: str, *, since: datetime, thread: str | None = None
     ) -> str | None:
-        """The `ts` of a message carrying `key` in `to` since `since`, None if there is none.
+        """The `ts` of a message carrying `key` in `to` (in the thread of `thread`, if given)
+        since `since`, None if there is none.
 
         Raises DeliveryFailed when Slack cannot be asked now, or (permanent) cannot say.
         """
@@ -180,17 +221,29 @@ class SlackMessenger:
         oldest = f"{since.timestamp():.6f}"
         cursor: str | None = None
         for _ in range(HISTORY_PAGES):
-            response = await self._call(
-                HISTORY,
-                partial(
+            if thread is None:
+                method = HISTORY
+                request = partial(
                     self._client.conversations_history,
                     channel=channel,
                     oldest=oldest,
                     limit=HISTORY_PAGE,
                     include_all_metadata=True,
                     cursor=cursor,
-                ),
-            )
+                )
+            else:
+                # Replies in a thread are not in the channel's history.
+                method = REPLIES
+                request = partial(
+                    self._client.conversations_replies,
+                    channel=channel,
+                    ts=thread,
+                    oldest=oldest,
+                    limit=HISTORY_PAGE,
+                    include_all_metadata=True,
+                    cursor=cursor,
+                )
+            response = await self._call(method, request)
             for message in response.get("messages") or []:
                 metadata = message.get("metadata") or {}
                 payload = metadata.get("event_payload") or {}

@@ -6,10 +6,13 @@ app served by uvicorn in another thread can all talk to it. Tell it to fail a me
 n-th call with `intermittent(...)`; to enforce a fixed rate limit with `rate_limit(...)`; and
 to answer `channel_not_found` for channels added to `missing_channels`.
 
-Posted messages are kept per channel (`posted`), with their message metadata, and
-`conversations.history` returns them (metadata only with `include_all_metadata`). A message
-posted to a user id (U…) goes to the app's direct message with them, `D<user id>`, the channel
-`conversations.open` returns.
+Posted messages are kept per channel (`posted`), with their message metadata, blocks and
+`thread_ts`, and `conversations.history` returns them (metadata only with
+`include_all_metadata`), except replies in threads, which `conversations.replies` returns. A
+message posted to a user id (U…) goes to the app's direct message with them, `D<user id>`, the
+channel `conversations.open` returns. `chat.update` replaces the text and blocks of a message
+in place, found by its channel id (a user id will not do, as on Slack) and `ts`, keeping its
+metadata unless new metadata is given; `updated` lists the updates it accepted.
 
 Files go the way `files_upload_v2` sends them: `files.getUploadURLExternal` issues a file id
 and an upload URL on this fake (`http://127.0.0.1:<port>/upload/<file id>`, recorded as the
@@ -29,7 +32,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -94,6 +97,9 @@ class Posted:
     text: str | None
     metadata: dict[str, Any] | None
     at: float  # wall clock
+    blocks: list[dict[str, Any]] | None = None
+    thread_ts: str | None = None  # the parent's ts, for a reply in a thread
+    updates: int = 0  # how many times chat.update changed it
 
     @property
     def key(self) -> str | None:
@@ -102,6 +108,17 @@ class Posted:
             return None
         key = (self.metadata.get("event_payload") or {}).get("key")
         return str(key) if key is not None else None
+
+
+@dataclass(frozen=True)
+class Updated:
+    """A change chat.update accepted: the message's channel and ts and its new content."""
+
+    channel: str
+    ts: str
+    text: str | None
+    blocks: list[dict[str, Any]] | None
+    at: float  # wall clock
 
 
 @dataclass(frozen=True)
@@ -134,6 +151,7 @@ class FakeSlackApi:
         self._intermittent: dict[str, Intermittent] = {}
         self._rate_limit: RateLimit | None = None
         self._posted: dict[str, list[Posted]] = {}
+        self._updated: list[Updated] = []
         self._issued: dict[str, str] = {}  # file id -> filename, from getUploadURLExternal
         self._file_bytes: dict[str, bytes] = {}  # file id -> what was POSTed to its upload URL
         self._uploaded: list[UploadedFile] = []
@@ -192,6 +210,16 @@ class FakeSlackApi:
             if channel is not None:
                 return list(self._posted.get(channel, []))
             return sorted((m for msgs in self._posted.values() for m in msgs), key=lambda m: m.at)
+
+    def updated(self, channel: str | None = None) -> list[Updated]:
+        """Updates chat.update accepted (in `channel`, or anywhere), in order."""
+        with self._lock:
+            return [u for u in self._updated if channel is None or u.channel == channel]
+
+    def message(self, channel: str, ts: str) -> Posted | None:
+        """The message `ts` in `channel` as it is now (after any updates)."""
+        with self._lock:
+            return next((m for m in self._posted.get(channel, []) if m.ts == ts), None)
 
     def uploaded_files(self, channel: str | None = None) -> list[UploadedFile]:
         """Files shared by files.completeUploadExternal (into `channel`, or anywhere), in order."""
@@ -353,9 +381,12 @@ class FakeSlackApi:
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         ts = f"{int(time.time())}.{next(self._ts):06d}"
         channel = str(params.get("channel", ""))
-        if method in ("chat.postMessage", "conversations.history") and (
-            channel in self.missing_channels
-        ):
+        if method in (
+            "chat.postMessage",
+            "chat.update",
+            "conversations.history",
+            "conversations.replies",
+        ) and (channel in self.missing_channels):
             return {"ok": False, "error": "channel_not_found"}
         match method:
             case "auth.test":
@@ -382,8 +413,12 @@ class FakeSlackApi:
                 message = {"text": params.get("text"), "user": BOT_USER_ID, "ts": ts}
                 where = self._store(channel, ts, params)
                 return {"ok": True, "channel": where, "ts": ts, "message": message}
+            case "chat.update":
+                return self._update(channel, params)
             case "conversations.history":
                 return self._history(channel, params)
+            case "conversations.replies":
+                return self._replies(channel, params)
             case "chat.postEphemeral":
                 return {"ok": True, "message_ts": ts}
             case "views.publish" | "views.open":
@@ -447,10 +482,45 @@ class FakeSlackApi:
         if isinstance(metadata, str):
             metadata = json.loads(metadata)
         text = params.get("text")
-        posted = Posted(where, ts, None if text is None else str(text), metadata, time.time())
+        thread_ts = params.get("thread_ts")
+        posted = Posted(
+            where,
+            ts,
+            None if text is None else str(text),
+            metadata,
+            time.time(),
+            blocks=_blocks(params.get("blocks")),
+            thread_ts=None if thread_ts is None else str(thread_ts),
+        )
         with self._lock:
             self._posted.setdefault(where, []).append(posted)
         return where
+
+    def _update(self, channel: str, params: dict[str, Any]) -> dict[str, Any]:
+        """chat.update: new text and blocks for the message `ts` in the channel `channel`."""
+        ts = str(params.get("ts") or "")
+        text = params.get("text")
+        blocks = _blocks(params.get("blocks"))
+        metadata = params.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        with self._lock:
+            messages = self._posted.get(channel, [])
+            at = next((i for i, m in enumerate(messages) if m.ts == ts), None)
+            if at is None:
+                if channel[:1] in ("U", "W") or not channel:
+                    return {"ok": False, "error": "channel_not_found"}
+                return {"ok": False, "error": "message_not_found"}
+            old = messages[at]
+            messages[at] = replace(
+                old,
+                text=old.text if text is None else str(text),
+                blocks=old.blocks if blocks is None else blocks,
+                metadata=old.metadata if metadata is None else metadata,
+                updates=old.updates + 1,
+            )
+            self._updated.append(Updated(channel, ts, messages[at].text, blocks, time.time()))
+        return {"ok": True, "channel": channel, "ts": ts, "text": messages[at].text}
 
     def _history(self, channel: str, params: dict[str, Any]) -> dict[str, Any]:
         """conversations.history: newest first, from `oldest`, paged by `limit` and `cursor`."""
@@ -459,13 +529,41 @@ class FakeSlackApi:
         offset = int(params.get("cursor") or 0)
         with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
         with self._lock:
-            found = [m for m in self._posted.get(channel, []) if float(m.ts) >= oldest]
+            found = [
+                m
+                for m in self._posted.get(channel, [])
+                if float(m.ts) >= oldest and m.thread_ts in (None, m.ts)
+            ]
         found.reverse()
+        return self._page(found, offset, limit, with_metadata)
+
+    def _replies(self, channel: str, params: dict[str, Any]) -> dict[str, Any]:
+        """conversations.replies: the thread of `ts`, its first message first, from `oldest`."""
+        parent = str(params.get("ts") or "")
+        oldest = float(params.get("oldest") or 0)
+        limit = int(params.get("limit") or 100)
+        offset = int(params.get("cursor") or 0)
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self._lock:
+            messages = self._posted.get(channel, [])
+            if not any(m.ts == parent for m in messages):
+                return {"ok": False, "error": "thread_not_found"}
+            found = [
+                m
+                for m in messages
+                if m.ts == parent or (m.thread_ts == parent and float(m.ts) >= oldest)
+            ]
+        return self._page(found, offset, limit, with_metadata)
+
+    @staticmethod
+    def _page(found: list[Posted], offset: int, limit: int, with_metadata: bool) -> dict[str, Any]:
         page = found[offset : offset + limit]
         messages = []
         for m in page:
             message: dict[str, Any] = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID}
             message.update(text=m.text, ts=m.ts)
+            if m.thread_ts is not None:
+                message["thread_ts"] = m.thread_ts
             if with_metadata and m.metadata is not None:
                 message["metadata"] = m.metadata
             messages.append(message)
@@ -519,6 +617,13 @@ class FakeSlackApi:
         finally:
             self._sockets.discard(ws)
         return ws
+
+
+def _blocks(value: Any) -> list[dict[str, Any]] | None:
+    """Blocks as sent: a list in a JSON body, a JSON string in a form."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return list(value) if isinstance(value, list) else None
 
 
 @pytest.fixture
