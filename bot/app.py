@@ -15,10 +15,12 @@ from sqlalchemy.engine import make_url
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.config import Settings, SlackMode
+from bot.config import ConfigError, Settings, SlackMode
 from bot.core import Core
+from bot.errors import InvalidImport
 from bot.ports import Messenger
 from bot.services.healthcheck.responses import PEPPER_MIN_LENGTH, ResponseKeys
+from bot.services.support.catalogue import Catalogues
 from bot.types import Platform
 from handlers.slack.app import (
     build_slack_app,
@@ -30,6 +32,7 @@ from handlers.slack.messenger import SlackMessenger
 from scheduler.housekeeping import Housekeeping
 from scheduler.reminders import ReminderJobs
 from scheduler.runtime import Runtime
+from scheduler.support import SupportJobs
 from scheduler.surveys import SurveyJobs
 from storage.engine import Database
 
@@ -72,11 +75,18 @@ def build_core(settings: Settings) -> Core:
             "SLIS_ANONYMITY_PEPPER is not set: anonymous healthcheck rounds can't be launched"
             " or answered on this server"
         )
+    catalogues = Catalogues(db, settings.slis_support_catalogues)
+    try:
+        catalogues.check()
+    except InvalidImport as exc:
+        raise ConfigError(f"{exc}: " + "; ".join(exc.problems)) from None
     return Core(
         db,
         default_la_code=settings.slis_default_la_code,
         response_keys=ResponseKeys(pepper) if pepper is not None else None,
         min_group=settings.slis_report_min_group,
+        catalogues=catalogues,
+        escalate_after=settings.slis_support_escalate_after,
     )
 
 
@@ -103,7 +113,12 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
         runtime = Runtime(
             core,
             messengers,
-            job_sources=(ReminderJobs(core), SurveyJobs(core), Housekeeping(core)),
+            job_sources=(
+                ReminderJobs(core),
+                SurveyJobs(core),
+                SupportJobs(core),
+                Housekeeping(core),
+            ),
         )
         try:
             if slack is not None and creds is not None and creds.mode is SlackMode.SOCKET:

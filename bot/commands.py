@@ -14,12 +14,16 @@ from bot.ports import Clock
 from bot.replies import directory as present
 from bot.replies import healthcheck as present_healthcheck
 from bot.replies import reminders as present_reminders
+from bot.replies import support_views as present_support
 from bot.services import when
 from bot.services.directory import DirectoryService, SchoolMatches
 from bot.services.healthcheck.answering import AnswerService
 from bot.services.healthcheck.launch_form import LaunchFlow
 from bot.services.healthcheck.rounds import RoundService
 from bot.services.reminders import ReminderService
+from bot.services.support.forms import AskFlow, card_reply
+from bot.services.support.requests import SupportService
+from bot.services.support.views import LIST_SCOPES, SupportViews
 from bot.types import Actor, Block, BulletList, Context, Heading, Paragraph, Reply, Role
 
 log = logging.getLogger(__name__)
@@ -294,5 +298,60 @@ def healthcheck_commands(
             run,
             opens_form=lambda args: args.strip().lower() == "launch",
             form=lambda actor, _args: launch.open(actor),
+        )
+    ]
+
+
+SUPPORT_WORDS = ("list", "show", "stats", "ledger")
+SUPPORT_USAGE = (
+    "support [what you need]  |  support list [mine|open|quadrant|all]  |  support show <ref>"
+    "  |  support stats [quadrant]  |  support ledger [quadrant]"
+)
+
+
+def _support_form_wanted(args: str) -> bool:
+    """`/slis support` and `/slis support <what is needed>` open the form; the subcommands
+    (list, show, stats, ledger) answer in a message."""
+    return args.strip().partition(" ")[0].lower() not in SUPPORT_WORDS
+
+
+def support_commands(ask: AskFlow, support: SupportService, views: SupportViews) -> list[Command]:
+    """`/slis support`: ask for support (a form), and follow requests, stats and the ledger."""
+
+    def run(actor: Actor, args: str) -> Reply:
+        sub, _, rest = args.strip().partition(" ")
+        rest = rest.strip()
+        match sub.lower():
+            case "list":
+                return present_support.listing(views.listing(actor, rest))
+            case "show":
+                if not rest:
+                    raise UserError(
+                        "Which request? Give its reference, e.g. `/slis support show SR-2026-0042`"
+                        ".",
+                        hint="`/slis support list` shows the requests you can see.",
+                    )
+                return card_reply(support.find(actor, rest.split()[0]))
+            case "stats":
+                return present_support.stats(views.stats(actor, rest))
+            case "ledger":
+                return present_support.ledger(views.ledger(actor, rest))
+        raise UserError("The support form opens from the chat box: type `/slis support`.")
+
+    return [
+        Command(
+            "support",
+            "ask the Teaching School Alliances for support, and follow your requests"
+            f" ({'/'.join(LIST_SCOPES)})",
+            SUPPORT_USAGE,
+            (
+                "support",
+                "support a review of our pupil premium strategy",
+                "support list",
+                "support show SR-2026-0042",
+            ),
+            run,
+            opens_form=_support_form_wanted,
+            form=lambda actor, args: ask.open(actor, args),
         )
     ]

@@ -66,6 +66,17 @@ class Settings(BaseSettings):
         ge=2,
         description="Smallest group of responses a healthcheck report shows; smaller are hidden.",
     )
+    slis_support_catalogues: Path | None = Field(
+        default=None,
+        description="A folder of support catalogues, one per local authority: <la_code>.yaml."
+        " Tenants without one use the shipped catalogue.",
+    )
+    slis_support_escalate_after: int = Field(
+        default=3,
+        ge=1,
+        le=30,
+        description="School days a support request may wait for a claim before it escalates.",
+    )
     host: str = "127.0.0.1"
     port: int = 3000
     log_level: str = "INFO"

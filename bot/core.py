@@ -18,12 +18,14 @@ from bot.commands import (
     healthcheck_commands,
     not_linked_reply,
     reminder_commands,
+    support_commands,
 )
 from bot.errors import ProfileUnavailable, UserError
 from bot.form_flow import Finished, FormFlow, FormStep, ShowPage
 from bot.forms import Form, FormValue
 from bot.ports import ChatProfiles, Clock, SystemClock
 from bot.replies import directory as present
+from bot.replies import support_views as present_support
 from bot.replies.healthcheck_report import present as present_report
 from bot.services.calendar import CalendarService
 from bot.services.directory import DirectoryService
@@ -35,6 +37,10 @@ from bot.services.healthcheck.rounds import RoundService
 from bot.services.identity import IdentityService
 from bot.services.inbound import InboundLedger
 from bot.services.reminders import ReminderService
+from bot.services.support.catalogue import Catalogues
+from bot.services.support.forms import ActionFlow, AskFlow
+from bot.services.support.requests import ESCALATE_AFTER, SupportService
+from bot.services.support.views import SupportViews
 from bot.types import Actor, ChatUser, Reply
 from storage.engine import Database
 
@@ -61,6 +67,8 @@ class Core:
         clock: Clock | None = None,
         response_keys: ResponseKeys | None = None,
         min_group: int = 3,
+        catalogues: Catalogues | None = None,
+        escalate_after: int = ESCALATE_AFTER,
     ) -> None:
         self.db = db
         self.clock = clock or SystemClock()
@@ -77,8 +85,16 @@ class Core:
         )
         self.launch = LaunchFlow(db, self.clock, self.rounds)
         self.reports = ReportService(db, min_group=min_group, keys=response_keys)
+        self.catalogues = catalogues or Catalogues(db)
+        self.support = SupportService(
+            db, self.clock, calendars, self.catalogues, escalate_after=escalate_after
+        )
+        self.support_ask = AskFlow(self.support)
+        self.support_actions = ActionFlow(self.support)
+        self.support_views = SupportViews(db, self.clock, calendars, self.catalogues)
         self.forms: dict[str, FormFlow] = {
-            flow.callback_id: flow for flow in (self.answers, self.launch)
+            flow.callback_id: flow
+            for flow in (self.answers, self.launch, self.support_ask, self.support_actions)
         }
         self.router = CommandRouter(
             [
@@ -90,6 +106,7 @@ class Core:
                     self.launch,
                     lambda actor, args: present_report(self.reports.report(actor, args)),
                 ),
+                *support_commands(self.support_ask, self.support, self.support_views),
             ]
         )
         self._actors = ActorCache()
@@ -140,6 +157,13 @@ class Core:
             lambda: self.answers.start(actor, invitation_id), "healthcheck start"
         )
 
+    async def support_press(self, actor: Actor, action: str, value: str) -> ShowPage | Reply:
+        """A support card's button: the form it opens, or the card after the action (or why
+        not)."""
+        return await self._form_call(
+            lambda: self.support_actions.press(actor, action, value), f"support {action}"
+        )
+
     async def form_of(self, actor: Actor, callback_id: str, metadata: str) -> Form | Reply:
         """The form a sent page belongs to, to read it by; a reply if it can't be filled in."""
         flow = self.forms.get(callback_id)
@@ -186,4 +210,12 @@ class Core:
             ref = secrets.token_hex(4)
             log.exception("home view failed (ref %s)", ref)
             return fault_reply(ref)
-        return present.home(view)
+        reply = present.home(view)
+        try:
+            support = await asyncio.to_thread(self.support_views.home, actor)
+        except Exception:
+            # The directory part of the home still helps; the support part is logged.
+            log.exception("the support section of the home view failed")
+            return reply
+        extra = present_support.home_blocks(support)
+        return Reply(reply.text, (*reply.blocks, *extra), private=reply.private)

@@ -27,6 +27,7 @@ from bot.config import ConfigError, SlackCredentials, SlackMode
 from bot.core import Core
 from bot.ports import ChatProfiles
 from bot.replies.reminders import CANCEL_ACTION as CANCEL_REMINDER
+from bot.replies.support import ACTION_PREFIX as SUPPORT_PREFIX
 from bot.services.healthcheck.prompts import START_ACTION as START_HEALTHCHECK
 from bot.types import ChatUser, Context, Paragraph, Platform, Reply
 from handlers.slack import render
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 ANYTHING = re.compile(".*")
 # The core's forms all have callback ids under "slis." (see bot.core.Core.forms).
 FORM_CALLBACKS = re.compile(r"^slis\.")
+# A support card's buttons: `slis.support.<action>` (see bot.replies.support.LABELS).
+SUPPORT_ACTIONS = re.compile(rf"^{re.escape(SUPPORT_PREFIX)}")
 # Not `/slis` itself: when a `/slis` answer misses Bolt's 3-second wait for the ack, Bolt
 # tries the next matching listener, which must not then answer "I only answer /slis".
 OTHER_COMMANDS = re.compile(rf"^(?!{re.escape(COMMAND)}$)")
@@ -281,6 +284,7 @@ def routes(handlers: SlackHandlers) -> list[Route]:
         Route("action", CANCEL_REMINDER, handlers.cancel_reminder),
         Route("action", START_HEALTHCHECK, handlers.modals.start_healthcheck),
         Route("action", BACK_ACTION, handlers.modals.back),
+        Route("action", SUPPORT_ACTIONS, handlers.modals.support_action),
         Route("view", FORM_CALLBACKS, handlers.modals.submitted),
         Route("action", ANYTHING, handlers.not_yet_handled),
         Route("view", ANYTHING, handlers.not_yet_handled),

@@ -21,6 +21,7 @@ from bot.commands import fault_reply
 from bot.core import Core
 from bot.form_flow import Finished, FormStep, PageErrors, ShowPage
 from bot.ports import ChatProfiles
+from bot.replies.support import ACTION_PREFIX as SUPPORT_PREFIX
 from bot.types import Actor, ChatUser, Platform, Reply
 from handlers.slack import forms, render
 from handlers.slack.profiles import error_code
@@ -107,6 +108,44 @@ class ModalHandlers:
         )
         if reply is not None:
             await respond(replace_original=False, **render.message(reply))
+
+    async def support_action(
+        self,
+        ack: AsyncAck,
+        body: Body,
+        action: Body,
+        client: AsyncWebClient,
+        respond: AsyncRespond | None,
+    ) -> None:
+        """A support card's button (`slis.support.<action>`, value: the request id): open the
+        action's form, or show the card as the action left it. Pressed on a message, the
+        answer replaces it (an error is shown beside it, only to the presser); pressed in the
+        App Home or a modal, which have no response URL, it goes to the presser's DM."""
+        await ack()
+        name = str(action.get("action_id") or "").removeprefix(SUPPORT_PREFIX)
+        actor = await self._actor(body)
+        step = await self.core.support_press(actor, name, str(action.get("value") or "").strip())
+        reply = (
+            step
+            if isinstance(step, Reply)
+            else await self.open(client, str(body.get("trigger_id") or ""), step)
+        )
+        if reply is None:
+            return
+        on_message = (body.get("container") or {}).get("type") == "message"
+        if on_message and respond is not None:
+            await respond(replace_original=not reply.is_error, **render.message(reply))
+            return
+        user = _user(body).user_id
+        if not user:
+            log.warning("a %s action without a user to answer", name)
+            return
+        try:
+            await client.chat_postMessage(
+                channel=user, text=render.message(reply)["text"], blocks=render.blocks(reply)
+            )
+        except SlackApiError as exc:
+            log.warning("could not answer a %s action in the DM (%s)", name, error_code(exc))
 
     async def submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
         """A page of one of the core's forms was sent."""

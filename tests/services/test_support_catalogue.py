@@ -10,16 +10,21 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from bot.app import build_core
+from bot.config import ConfigError, Settings
 from bot.errors import InvalidImport
 from bot.services.directory_file import EXPERTISE_TAGS
 from bot.services.support.catalogue import (
     SHIPPED,
     Catalogue,
     CatalogueError,
+    Catalogues,
     Category,
     load_catalogue,
     shipped_catalogue,
 )
+from storage.engine import Database
+from storage.models import Tenant
 
 TRADED = {
     "headteacher_performance_management",
@@ -195,3 +200,36 @@ def test_a_catalogue_built_in_code_keeps_the_rules() -> None:
         Catalogue(categories=(other, other))
     with pytest.raises(ValidationError, match="at least one category must be traded"):
         Catalogue(categories=(Category(id="c", label="C", route="la"),))
+
+
+def test_each_local_authority_may_have_its_own_catalogue(db: Database, tmp_path: Path) -> None:
+    with db.session() as s:
+        essex = Tenant(name="Essex", la_code=881)
+        suffolk = Tenant(name="Suffolk", la_code=935)
+        s.add_all([essex, suffolk])
+    folder = tmp_path / "catalogues"
+    folder.mkdir()
+    (folder / "881.yaml").write_text(GOOD, encoding="utf-8")
+    catalogues = Catalogues(db, folder)
+    assert catalogues.check() == [folder / "881.yaml"]
+    assert essex.id is not None and suffolk.id is not None
+    assert [c.id for c in catalogues(essex.id).categories] == [
+        "governance_review",
+        "other",
+        "concern",
+    ]
+    assert catalogues(suffolk.id) == shipped_catalogue()
+    assert Catalogues(db)(essex.id) == shipped_catalogue()
+
+
+def test_a_bad_catalogue_stops_the_bot_at_start_naming_the_line(
+    database_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "catalogues"
+    folder.mkdir()
+    (folder / "881.yaml").write_text(GOOD.replace("route: la", "route: sideways"), "utf-8")
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=database_url, slis_support_catalogues=folder
+    )
+    with pytest.raises(ConfigError, match=r"881\.yaml.*line 10 .*route"):
+        build_core(settings)

@@ -32,6 +32,8 @@ from bot.services.directory_file import (
     render_loc,
 )
 from bot.services.healthcheck.templates import Label, Prose, Slug, Spec
+from storage.engine import Database
+from storage.models import Tenant
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data" / "support" / "catalogue.yaml"
 
@@ -221,3 +223,40 @@ def _shape_problems(exc: ValidationError) -> list[tuple[Loc, str]]:
 def _problem_lines(lines: LineIndex, problems: list[tuple[Loc, str]]) -> list[str]:
     located = sorted((lines.line(loc), render_loc(loc), text) for loc, text in problems)
     return [f"line {n} ({where}): {text}" for n, where, text in located]
+
+
+class Catalogues:
+    """Each tenant's catalogue: `<directory>/<la_code>.yaml` where there is one, else the
+    shipped catalogue. Files are read once and checked when first used."""
+
+    def __init__(self, db: Database, directory: Path | None = None) -> None:
+        self._db = db
+        self._directory = directory
+        self._cache: dict[int, Catalogue] = {}
+
+    def __call__(self, tenant_id: int) -> Catalogue:
+        found = self._cache.get(tenant_id)
+        if found is None:
+            found = self._load(tenant_id)
+            self._cache[tenant_id] = found
+        return found
+
+    def check(self) -> list[Path]:
+        """Load every tenant file in the directory now (CatalogueError on the first bad one);
+        the files found."""
+        if self._directory is None:
+            return []
+        files = sorted(self._directory.glob("*.yaml"))
+        for path in files:
+            load_catalogue(path)
+        return files
+
+    def _load(self, tenant_id: int) -> Catalogue:
+        if self._directory is not None:
+            with self._db.session() as s:
+                tenant = s.get(Tenant, tenant_id)
+            if tenant is not None:
+                path = self._directory / f"{tenant.la_code}.yaml"
+                if path.is_file():
+                    return load_catalogue(path)
+        return shipped_catalogue()
