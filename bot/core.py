@@ -90,7 +90,7 @@ class Core:
             db, self.clock, calendars, self.catalogues, escalate_after=escalate_after
         )
         self.support_ask = AskFlow(self.support)
-        self.support_actions = ActionFlow(self.support)
+        self.support_actions = ActionFlow(self.support, self.support_ask)
         self.support_views = SupportViews(db, self.clock, calendars, self.catalogues)
         self.forms: dict[str, FormFlow] = {
             flow.callback_id: flow

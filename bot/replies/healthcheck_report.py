@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from bot.services.healthcheck import charts, exports
 from bot.services.healthcheck.report import (
+    Flag,
     GroupResult,
     QuestionResult,
     RoundReport,
@@ -14,9 +15,11 @@ from bot.services.healthcheck.report import (
     not_compared_because,
 )
 from bot.types import (
+    Actions,
     Attachment,
     Block,
     BulletList,
+    Button,
     Context,
     Fields,
     Heading,
@@ -62,6 +65,9 @@ def present(report: RoundReport) -> Reply:
                 (f"*{f.partnership}*: {f.reason}" for f in report.flags),
             )
         )
+        offers = offer_buttons(report.flags)
+        if offers:
+            blocks.append(Actions(offers))
     if report.partnerships:
         blocks.append(
             _bullets(
@@ -286,3 +292,26 @@ def _clip(text: str, limit: int) -> str:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-") or "report"
+
+
+OFFER_BUTTONS = 5  # partnerships with an "Offer support" button, most flagged first
+SUGGEST_ACTION = "slis.support.suggest"
+
+
+def offer_buttons(flags: Sequence[Flag]) -> tuple[Button, ...]:
+    """ "Offer support" for each flagged partnership (reasons joined), for readers who may."""
+    reasons: dict[int, list[str]] = {}
+    names: dict[int, str] = {}
+    for f in flags:
+        if f.can_offer_support:
+            reasons.setdefault(f.partnership_id, []).append(f.reason)
+            names[f.partnership_id] = f.partnership
+    ranked = sorted(reasons, key=lambda p: (-len(reasons[p]), names[p]))[:OFFER_BUTTONS]
+    return tuple(
+        Button(
+            _clip(f"Offer support: {names[p]}", 75),
+            f"{SUGGEST_ACTION}:{p}",  # one action id per button in a message
+            f"{p}|{'; '.join(reasons[p])}"[:1900],
+        )
+        for p in ranked
+    )

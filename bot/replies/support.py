@@ -97,6 +97,8 @@ class CardView:
     actions: tuple[str, ...]
     headline: str | None = None
     details: bool = True  # what is needed and why: hidden from providers without consent
+    commercial: bool = True  # the proposal, cost and impact: for the school, holder, overseers
+    involved: bool = True  # whether the person has a part in the request now
 
 
 def card(view: CardView) -> Reply:
@@ -124,9 +126,9 @@ def card(view: CardView) -> Reply:
             blocks.append(Paragraph(f"*Why now:* {f.why_now}"))
     else:
         blocks.append(Context("The school's own words are shared with the provider it agrees."))
-    if f.proposal is not None:
+    if f.proposal is not None and view.commercial:
         blocks.extend(proposal_blocks(f.proposal, f, agreed=_agreed(f.state)))
-    if f.impact_rating is not None:
+    if f.impact_rating is not None and view.commercial:
         evidence = f" — {f.impact_evidence}" if f.impact_evidence else ""
         blocks.append(Paragraph(f"*Impact:* {f.impact_rating}/5{evidence}"))
     buttons = tuple(_button(a, f) for a in view.actions)

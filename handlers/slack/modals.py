@@ -22,6 +22,7 @@ from bot.core import Core
 from bot.form_flow import Finished, FormStep, PageErrors, ShowPage
 from bot.ports import ChatProfiles
 from bot.replies.support import ACTION_PREFIX as SUPPORT_PREFIX
+from bot.services.support.forms import IMMEDIATE as REPLACES_CARD
 from bot.types import Actor, ChatUser, Platform, Reply
 from handlers.slack import forms, render
 from handlers.slack.profiles import error_code
@@ -134,7 +135,15 @@ class ModalHandlers:
             return
         on_message = (body.get("container") or {}).get("type") == "message"
         if on_message and respond is not None:
-            await respond(replace_original=not reply.is_error, **render.message(reply))
+            shown = render.message(reply)
+            # A card's own action shows the card as it now is, in place; anything else (an
+            # error, "Offer support" under a report) is said beside the message.
+            replacing = name in REPLACES_CARD and not reply.is_error
+            if replacing:
+                # Replacing keeps the message where and as it was (a DM card, or the ephemeral
+                # `show`); a response_type would ask Slack for a new message instead.
+                del shown["response_type"]
+            await respond(replace_original=replacing, **shown)
             return
         user = _user(body).user_id
         if not user:

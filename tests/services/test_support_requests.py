@@ -26,8 +26,8 @@ from bot.services.support.access import visible_clause
 from bot.services.support.forms import ActionFlow, AskFlow
 from bot.services.support.lifecycle import State
 from bot.services.support.requests import FieldProblem, SupportService
-from bot.types import Actions, Actor, Reply
-from storage.models import maybe_aware
+from bot.types import Actions, Actor, Reply, Role, ScopeKind
+from storage.models import RoleAssignment, maybe_aware
 from storage.outbox_tables import OutboxMessage
 from storage.support_tables import SupportEvent, SupportOffer, SupportRequest
 from tests.services.support_world import (
@@ -405,16 +405,20 @@ def test_twenty_concurrent_claims_one_wins(w: SupportWorld, leads_per_alliance: 
 def test_the_whole_lifecycle_with_each_notification_once(w: SupportWorld) -> None:
     rid = w.submit()
     ada, eve = w.actor(HEAD), w.actor(EVE)
-    followers = people(w, HEAD, EVE, ELI, MO)  # everyone holding a card
+    # Everyone holding a card sees the claim; after it, Marshland's offer has lapsed and only
+    # the school and Estuary's leads are told of each step (Mo is not shown Eve's terms).
+    followers = people(w, HEAD, EVE, ELI)
     steps: list[tuple[str, str, str, dict[str, Any] | None, Counter[int]]] = []
 
-    def step(name: str, run: Any, to: str, told: Counter[int]) -> None:
+    def step(
+        name: str, run: Any, to: str, told: Counter[int], edited: Counter[int] | None = None
+    ) -> None:
         mark = last_id(w)
         acted = run()
         assert acted.facts.state is State(to), name
         rows = since(w, rid, mark)
         check_edits(w, rows, rid)
-        assert by_kind(rows, "edit") == followers, name
+        assert by_kind(rows, "edit") == (edited or followers), name
         assert by_kind(rows, "note") == told, name
         assert by_kind(rows, "card") == Counter(), name
         for r in rows:
@@ -422,7 +426,13 @@ def test_the_whole_lifecycle_with_each_notification_once(w: SupportWorld) -> Non
                 assert r.thread_key == card_key(rid, r.person_id or 0)
         steps.append((name, to, acted.message, None, told))
 
-    step("claim", lambda: w.service.claim(eve, rid), "claimed", people(w, HEAD))
+    step(
+        "claim",
+        lambda: w.service.claim(eve, rid),
+        "claimed",
+        people(w, HEAD),
+        people(w, HEAD, EVE, ELI, MO),
+    )
     step(
         "propose",
         lambda: w.service.propose(
@@ -506,11 +516,17 @@ def test_the_whole_lifecycle_with_each_notification_once(w: SupportWorld) -> Non
     keys = [r.key for r in w.outbox(rid)]
     assert len(keys) == len(set(keys))
     # The requester's last edit shows the impact, and no buttons are left for anyone.
-    final = [r for r in w.outbox(rid) if kind_of(r) == "edit"][-4:]
+    final = [r for r in w.outbox(rid) if kind_of(r) == "edit"][-3:]
     assert all(_buttons(r) == [] for r in final)
     assert any("4/5" in text_of(r) for r in final)
     found = w.service.find(ada, "sr-2026-0001")
     assert found.facts.state is State.CLOSED and found.actions == ()
+    # Marshland's offer lapsed at the claim: its card says who claimed it, and Mo never sees
+    # Estuary's terms or the school's rating, on the card or with `show`.
+    [mo_edit] = [r for r in w.outbox(rid) if kind_of(r) == "edit" and r.person_id == w.person(MO)]
+    assert "held by" in text_of(mo_edit) and "£" not in text_of(mo_edit)
+    seen = w.service.find(w.actor(MO), rid)
+    assert seen.view is not None and not seen.view.commercial and seen.actions == ()
 
 
 # --- illegal moves --------------------------------------------------------------------------
@@ -745,7 +761,7 @@ def test_unclaimed_escalates_after_three_school_days_across_half_term(w: Support
         "system",
         "offered",
     )
-    assert escalation.detail == {"reason": "not claimed after 3 school days"}
+    assert escalation.detail == {"reason": "nobody has claimed it after 3 school days"}
 
     mark = last_id(w)
     w.clock.advance(days=1)
@@ -1171,3 +1187,23 @@ def test_world_is_as_documented(w: SupportWorld) -> None:
     assert HARBOUR_COVE_LEAD in w.essex.people
     assert isinstance(w.service, SupportService)
     assert isinstance(w.request(1), SupportRequest)
+
+
+def test_nobody_is_offered_or_may_claim_their_own_schools_request(w: SupportWorld) -> None:
+    # Ravi, staff at Harbour Primary, also leads Marshland (whose lead school is elsewhere).
+    with w.db.session() as s:
+        s.add(
+            RoleAssignment(
+                tenant_id=w.essex.tenant_id,
+                person_id=w.person(STAFF),
+                role=Role.ALLIANCE_LEAD.value,
+                scope_kind=ScopeKind.ALLIANCE.value,
+                scope_id=w.essex.alliances[MARSHLAND],
+            )
+        )
+    submitted = w.service.submit(w.actor(HEAD), w.ask())
+    assert submitted.offered_to == (ESTUARY,)  # Marshland is led by someone at the school
+    rid = submitted.facts.id
+    with pytest.raises(UserError, match="only the provider can claim it now"):
+        w.service.claim(w.actor(STAFF), rid)
+    assert w.request(rid).state == "offered"

@@ -7,14 +7,18 @@ see. See tests.slack.support_world for the directory, the dates and how time and
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlmodel import col, select
+
 from bot.replies.support import LABELS
 from storage.engine import Database
-from storage.models import aware
+from storage.models import Partnership, aware
+from storage.outbox_tables import OutboxMessage
 from tests.fakes.slack_api import FakeSlackApi, Posted
 from tests.slack.directory import CHAIR, HEAD, row_counts
 from tests.slack.harness import all_text
@@ -286,6 +290,9 @@ async def test_the_whole_lifecycle_through_buttons_and_modals_tells_each_person_
         claimed = await world.press(lead, world.card(lead, request_id), "claim")
         assert "You have claimed" in claimed.text and claimed.answer["replace_original"] is True
         expect(await world.deliver(), notes=[HEAD], updated=cards)
+        # From here on only the school and the claiming alliance's leads follow it: the other
+        # alliances were shown once who claimed it, and never see its terms.
+        cards = (HEAD, *next(ls for ls in LEADS_OF.values() if lead in ls))
 
         await propose(world, lead, request_id, "2.5", "2026-11-03", "2026-11-05")
         expect(await world.deliver(), notes=[HEAD], updated=cards)
@@ -344,8 +351,12 @@ async def test_the_whole_lifecycle_through_buttons_and_modals_tells_each_person_
         assert f"rated its impact 4/5: {evidence}" in words(closed_note)
         for other in LEADS[1:]:
             assert world.notes(other, request_id) == []
-            assert len(fake_slack.updated(dm(other))) == 8
-            assert "Closed" in words(world.card(other, request_id))
+            card = words(world.card(other, request_id))
+            if other in cards:  # a co-lead of the holding alliance follows every step
+                assert len(fake_slack.updated(dm(other))) == 8 and "Closed" in card
+            else:  # told once who claimed it; never shown the terms or the rating
+                assert len(fake_slack.updated(dm(other))) == 1 and "held by" in card
+                assert "£" not in card and "Impact" not in card
         final = world.card(HEAD, request_id)
         assert button_ids(final) == [] and "*Impact:* 4/5" in words(final)
         got_nothing(world, quiet)
@@ -478,7 +489,7 @@ async def test_an_unclaimed_request_escalates_after_three_school_days_across_hal
         assert (await world.sweep()).escalated == 0
         for chair in (CHAIR, NE_OFFICER):
             card = world.card(chair, request_id)
-            assert "not claimed after 3 school days" in words(card)
+            assert "nobody has claimed it after 3 school days" in words(card)
             assert "assign" in button_ids(card)
         [note] = threaded(world, HEAD, request_id, 1)
         assert "has gone to your quadrant chair and the LA" in words(note)
@@ -531,3 +542,28 @@ async def test_a_button_pressed_in_the_app_home_answers_in_the_dm(
         assert asking.opened is not None and asking.dm == []
         assert world.request(request_id).state == "claimed"
         assert [e.action for e in world.events(request_id)][-1] == "claim"
+
+
+async def test_offer_support_from_a_report_is_said_beside_it_and_reaches_the_lead(
+    database_url: str, db: Database, fake_slack: FakeSlackApi
+) -> None:
+    """The chair's "Offer support" under a report answers beside the report (never replacing
+    it); the partnership's lead is sent the suggestion with an "Ask for support" button."""
+    async with support_world(database_url, db, fake_slack) as world:
+        with db.session() as s:
+            colne_valley = s.exec(
+                select(Partnership.id).where(Partnership.name == "Colne Valley Partnership")
+            ).one()
+        reason = "Trust: the mean fell from 2.75 to 1.75 since round #1"
+        pressed = await world.click(CHAIR, f"suggest:{colne_valley}", f"{colne_valley}|{reason}")
+        assert pressed.answer["replace_original"] is False
+        assert "Support offered to Colne Valley Partnership" in pressed.text
+        with db.session() as s:
+            [row] = s.exec(
+                select(OutboxMessage).where(col(OutboxMessage.key).startswith("support:suggest:"))
+            ).all()
+        assert reason in json.dumps(row.payload) and "slis.support.ask" in json.dumps(row.payload)
+        # The head, had she been sent it, opens the request form filled in with what was seen.
+        asking = await world.click(HEAD, "ask", reason)
+        assert asking.opened is not None
+        assert "Following our healthcheck" in json.dumps(asking.opened.view)

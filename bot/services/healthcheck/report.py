@@ -97,6 +97,8 @@ OPENED = ("open", "closed")
 COUNTY_ROLES = frozenset({Role.BOARD_MEMBER, Role.LA_OFFICER, Role.ADMINISTRATOR})
 # Who may ask for a report at all (which one, the scope decides).
 REPORT_ROLES = COUNTY_ROLES | {Role.QUADRANT_CHAIR, Role.PARTNERSHIP_LEAD, Role.HEAD}
+# Who may press "Offer support" by a flagged partnership: they see flags across partnerships.
+SUGGESTING_ROLES = COUNTY_ROLES | {Role.QUADRANT_CHAIR}
 FALL_FLAG = Fraction(1)  # a partnership whose mean fell by this much or more needs attention
 RECENT_SHOWN = 5
 
@@ -259,7 +261,7 @@ class Flag:
     partnership: str
     reason: str
     question_id: str | None = None
-    # An "offer support" button comes with support brokerage, which does not exist yet.
+    # Whether the reader may suggest support to the partnership's leads (a button by the flag).
     can_offer_support: bool = False
 
 
@@ -361,7 +363,11 @@ class ReportService:
                 else None
             )
             own, own_note = self._own(s, directory, survey, current.template, person_id, scope)
-        return _build(directory, current, previous, scope, self._k, own, own_note)
+        built = _build(directory, current, previous, scope, self._k, own, own_note)
+        if not actor.has_any(SUGGESTING_ROLES):
+            return built
+        offer = tuple(replace(f, can_offer_support=True) for f in built.flags)
+        return replace(built, flags=offer)
 
     def _own(
         self,

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
 from sqlmodel import col, select
 
-from bot.errors import UserError
+from bot.errors import Forbidden, UserError
 from bot.form_flow import Finished, FormStep, PageErrors, ShowPage
 from bot.forms import (
     ChoiceField,
@@ -32,6 +33,8 @@ from bot.forms import (
 from bot.replies import support as present
 from bot.services.support import routing
 from bot.services.support.catalogue import Catalogue, Category
+from bot.services.support.facts import Facts
+from bot.services.support.lifecycle import TERMINAL, TRANSITIONS, Action, Party
 from bot.services.support.requests import (
     DECLINE_REASONS,
     NEEDED_LIMIT,
@@ -42,7 +45,9 @@ from bot.services.support.requests import (
     Ask,
     FieldProblem,
     SupportService,
+    destination,
 )
+from bot.services.support.suggest import Suggestions
 from bot.types import Actor, Paragraph, Reply
 from storage.models import Alliance
 
@@ -226,9 +231,10 @@ class AskFlow:
             return PageErrors({exc.field: exc.message})
         f = submitted.facts
         if submitted.escalated:
+            reason = submitted.escalated.replace("the school asked", "you asked")
             next_step = (
-                f"As {submitted.escalated}, it has gone to your quadrant chair and the LA, who"
-                " will find the right help."
+                f"As {reason}, it has gone to {destination(submitted.facts.route)}, who will find"
+                " the right help."
             )
         else:
             names = ", ".join(submitted.offered_to)
@@ -264,15 +270,31 @@ def _date(value: object) -> date | None:
 
 
 class ActionFlow:
-    """The buttons on a card: run an action at once, or open its form and run it when sent."""
+    """The buttons on a card: run an action at once, or open its form and run it when sent.
+    Also the buttons that lead to a request: "Offer support" by a flagged partnership in a
+    healthcheck report, and the "Ask for support" it sends the partnership's leads."""
 
     callback_id = ACT_CALLBACK
 
-    def __init__(self, support: SupportService) -> None:
+    def __init__(
+        self,
+        support: SupportService,
+        ask: AskFlow | None = None,
+        suggestions: Suggestions | None = None,
+    ) -> None:
         self.support = support
+        self.ask = ask or AskFlow(support)
+        self.suggestions = suggestions or Suggestions(support.db, support.clock, support.calendars)
 
     def press(self, actor: Actor, action: str, value: str) -> ShowPage | Reply:
         """A button pressed: the form to fill in, or the card as it is after the action."""
+        if action == "ask":
+            return self.ask.open(actor, f"Following our healthcheck: {value}" if value else "")
+        if action.partition(":")[0] == "suggest":
+            partnership, _, reason = value.partition("|")
+            if not partnership.isdigit():
+                raise UserError("That button is out of date: run the report again.")
+            return present.done(self.suggestions.suggest(actor, int(partnership), reason))
         request_id, extra = _ids(value)
         if action in IMMEDIATE:
             acted = self._run(actor, action, request_id, {})
@@ -374,11 +396,8 @@ class ActionFlow:
     ) -> tuple[str, str, tuple[Field, ...], str | None]:
         f = found.facts
         if action not in found.actions and action != "reply":
-            # The form would only be refused when sent: say so now, naming the state.
-            raise UserError(
-                f"{f.reference} is *{f.state.label}*: that can't be done now.",
-                hint=f"`/slis support show {f.reference}` shows what you can do.",
-            )
+            # The form would only be refused when sent: say so now, as the action would.
+            raise _refusal(f, action)
         note = TextField(
             "note", "A note (optional)", multiline=True, max_length=NOTE_LIMIT, required=False
         )
@@ -553,9 +572,34 @@ class ActionFlow:
         return tuple(options)
 
 
+def _refusal(f: Facts, action: str) -> UserError:
+    """Why the action can't be taken by this person now: the state, or who may."""
+    hint = f"`/slis support show {f.reference}` shows what you can do."
+    try:
+        lifecycle_action = Action(action)
+    except ValueError:
+        if f.state in TERMINAL or f.holder_id is not None:
+            return UserError(
+                f"{f.reference} is *{f.state.label}*: that can't be done now.", hint=hint
+            )
+        return Forbidden(
+            f"Only the lead of an alliance {f.reference} is offered to can do that.", hint=hint
+        )
+    t = TRANSITIONS.get((f.state, lifecycle_action))
+    if t is None:
+        return UserError(
+            f"{f.reference} is *{f.state.label}*: it can't be {lifecycle_action.done} now.",
+            hint=hint,
+        )
+    who = " or ".join(p.label for p in Party if p in t.parties)
+    return Forbidden(f"Only {who} can {lifecycle_action.verb} on {f.reference}.", hint=hint)
+
+
 def card_reply(acted: Acted) -> Reply:
     """The card as it is after an action, headed by what the action did."""
-    reply = present.card(present.CardView(acted.facts, acted.actions, headline=acted.message))
+    view = acted.view or present.CardView(acted.facts, acted.actions)
+    shown = replace(view, headline=acted.message or None)
+    reply = present.card(shown)
     return Reply(reply.text, reply.blocks, private=True)
 
 

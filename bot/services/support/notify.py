@@ -19,7 +19,7 @@ from bot.replies import support as present
 from bot.services.calendar import TenantCalendar
 from bot.services.identity import grants_for
 from bot.services.outbox import Recipient, enqueue
-from bot.services.support.access import LA_ROUTE, parties
+from bot.services.support.access import LA_ROUTE, parties, reach
 from bot.services.support.facts import Facts
 from bot.services.support.lifecycle import TERMINAL, Action, Party, State, allowed
 from bot.types import Button, Grant, Role, ScopeKind
@@ -59,18 +59,26 @@ def actions_for(facts: Facts, who: frozenset[Party]) -> tuple[str, ...]:
     return tuple(a for a in BUTTON_ORDER if a in found)
 
 
-def view_for(facts: Facts, grants: Iterable[Grant], request: SupportRequest) -> present.CardView:
-    """The card as someone with `grants` sees it."""
+def view_for(
+    facts: Facts, grants: Sequence[Grant], request: SupportRequest, headline: str | None = None
+) -> present.CardView:
+    """The card as someone with `grants` sees it: their buttons, and what they may read."""
     who = parties(grants, request, quadrant_id=facts.quadrant_id, offered_to=facts.open_offers())
+    overseer = reach(grants).see_everything
+    holds = Party.PROVIDER in who and facts.holder_id is not None
+    inside = Party.REQUESTER in who or Party.CHAIR in who or holds or overseer
     # Providers see the school's words only with its consent (requests without it go to the
-    # chair, who decides whom to assign); the requester, chairs and holders always do.
-    details = (
-        facts.consent
-        or Party.REQUESTER in who
-        or Party.CHAIR in who
-        or (Party.PROVIDER in who and facts.holder_id is not None)
+    # chair, who decides whom to assign); the requester, chairs and the holder always do. The
+    # proposal, its cost and the impact rating are between the school and the holder (and those
+    # who oversee them): an alliance whose offer lapsed does not follow its rival's terms.
+    return present.CardView(
+        facts,
+        actions_for(facts, who),
+        headline=headline,
+        details=facts.consent or inside,
+        commercial=inside,
+        involved=bool(who) or overseer,
     )
-    return present.CardView(facts, actions_for(facts, who), details=details)
 
 
 class Notifier:
@@ -151,9 +159,8 @@ class Notifier:
 
     def card(self, person_id: int, headline: str | None = None) -> None:
         """Give `person_id` a card (a no-op if they have one), due when the bot may speak."""
-        view = view_for(self.facts, self.grants(person_id), self.request)
         reply = present.card(
-            present.CardView(view.facts, view.actions, headline=headline, details=view.details)
+            view_for(self.facts, self.grants(person_id), self.request, headline=headline)
         )
         enqueue(
             self.session,
@@ -191,11 +198,14 @@ class Notifier:
                 thread_of=card_key(self.facts.id, person_id),
             )
 
-    def refresh(self, event_id: int, *, skip: Iterable[int] = ()) -> None:
-        """Edit every card (but those in `skip`) to show the request as it is now."""
-        skipped = set(skip) | self._new
-        for person_id in sorted(self.carded() - skipped):
+    def refresh(self, event_id: int, *, everyone: bool = False) -> None:
+        """Edit the cards to show the request as it is now: the cards of those still involved
+        in it, or (`everyone`, for a change that ends someone's part, like a claim) every card.
+        An alliance whose offer lapsed sees that once, and is not told of each later step."""
+        for person_id in sorted(self.carded() - self._new):
             view = view_for(self.facts, self.grants(person_id), self.request)
+            if not (everyone or view.involved):
+                continue
             enqueue(
                 self.session,
                 tenant_id=self.facts.tenant_id,
