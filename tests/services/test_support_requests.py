@@ -1207,3 +1207,18 @@ def test_nobody_is_offered_or_may_claim_their_own_schools_request(w: SupportWorl
     with pytest.raises(UserError, match="only the provider can claim it now"):
         w.service.claim(w.actor(STAFF), rid)
     assert w.request(rid).state == "offered"
+
+
+def test_the_sweep_escalates_a_fully_declined_request_a_crash_left_offered(
+    w: SupportWorld,
+) -> None:
+    rid = w.submit()
+    with w.db.session() as s:  # both declines committed, the escalation never ran
+        for offer in s.exec(select(SupportOffer).where(SupportOffer.request_id == rid)).all():
+            offer.status = "declined"
+            s.add(offer)
+    counts = w.service.sweep()
+    assert counts.escalated == 1 and w.request(rid).state == "escalated"
+    [escalation] = [e for e in events(w, rid) if e.action == "escalate"]
+    assert escalation.detail == {"reason": "every alliance it was offered to has declined"}
+    assert w.service.sweep().escalated == 0

@@ -10,17 +10,9 @@ from sqlmodel import Session, col
 
 from bot.errors import Forbidden, NotFound, UserError
 from bot.replies.support import dates_text, days_text, money, reply_button
-from bot.services.support.access import (
-    parties,
-)
+from bot.services.support.access import parties
 from bot.services.support.facts import Facts
-from bot.services.support.lifecycle import (
-    TERMINAL,
-    Action,
-    Party,
-    State,
-    next_state,
-)
+from bot.services.support.lifecycle import TERMINAL, Action, Party, State, next_state
 from bot.services.support.moves import (
     ALL_DECLINED,
     NOTE_LIMIT,

@@ -12,18 +12,10 @@ from sqlmodel import Session, col, select
 from bot.errors import Forbidden
 from bot.services.calendar import TenantCalendar
 from bot.services.support import routing
-from bot.services.support.access import (
-    ASKERS,
-    ASKING_ROLES,
-    LA_ROUTE,
-    reach,
-)
+from bot.services.support.access import ASKERS, ASKING_ROLES, LA_ROUTE, reach
 from bot.services.support.catalogue import Category
 from bot.services.support.facts import Facts
-from bot.services.support.lifecycle import (
-    Party,
-    State,
-)
+from bot.services.support.lifecycle import Party, State
 from bot.services.support.moves import (
     LA_ROUTED,
     NEEDED_LIMIT,

@@ -24,13 +24,7 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from bot.errors import InvalidImport
-from bot.services.directory_file import (
-    EXPERTISE_TAGS,
-    LineIndex,
-    Loc,
-    read_marked_yaml,
-    render_loc,
-)
+from bot.services.directory_file import EXPERTISE_TAGS, LineIndex, Loc, read_marked_yaml, render_loc
 from bot.services.healthcheck.templates import Label, Prose, Slug, Spec
 from storage.engine import Database
 from storage.models import Tenant

@@ -21,14 +21,7 @@ from bot.errors import Forbidden, NotFound, UserError
 from bot.ports import Clock
 from bot.replies.support import CardView
 from bot.services.calendar import TenantCalendar
-from bot.services.support.access import (
-    ASKERS,
-    CHAIRS,
-    LA_ROUTE,
-    can_see,
-    parties,
-    reach,
-)
+from bot.services.support.access import ASKERS, CHAIRS, LA_ROUTE, can_see, parties, reach
 from bot.services.support.catalogue import Catalogue
 from bot.services.support.facts import Facts, load_facts
 from bot.services.support.lifecycle import (

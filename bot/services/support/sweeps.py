@@ -11,16 +11,10 @@ from sqlmodel import col, select
 
 from bot.replies.support import date_text
 from bot.services.support.facts import Facts
-from bot.services.support.lifecycle import (
-    Party,
-    State,
-)
-from bot.services.support.moves import (
-    SWEEP_BATCH,
-    RequestMoves,
-)
+from bot.services.support.lifecycle import Party, State
+from bot.services.support.moves import ALL_DECLINED, SWEEP_BATCH, RequestMoves
 from bot.services.support.notify import Notifier
-from storage.support_tables import SupportRequest
+from storage.support_tables import SupportOffer, SupportRequest
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +44,23 @@ class Sweeps(RequestMoves):
                 .order_by(col(SupportRequest.escalate_at))
                 .limit(SWEEP_BATCH)
             ).all()
-        for request_id in due:
+            # An offered request whose every offer was declined escalates when the last decline
+            # commits; this catches one whose escalation a crash cut off in between.
+            open_offer = select(SupportOffer.id).where(
+                SupportOffer.request_id == SupportRequest.id, SupportOffer.status == "offered"
+            )
+            declined = s.exec(
+                select(SupportRequest.id)
+                .where(SupportRequest.state == State.OFFERED.value, ~open_offer.exists())
+                .limit(SWEEP_BATCH)
+            ).all()
+        unclaimed = f"nobody has claimed it after {self.escalate_after} school days"
+        work = [(i, unclaimed) for i in due] + [(i, ALL_DECLINED) for i in declined]
+        for request_id, reason in work:
             if request_id is None:
                 continue
             try:
-                if self._system_escalate(
-                    request_id, f"nobody has claimed it after {self.escalate_after} school days"
-                ):
+                if self._system_escalate(request_id, reason):
                     counts.escalated += 1
             except Exception:
                 log.exception("escalating support request %s failed", request_id)
