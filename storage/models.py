@@ -26,8 +26,13 @@ def maybe_aware(value: datetime | None) -> datetime | None:
     return None if value is None else aware(value)
 
 
+def timestamp_column(*, nullable: bool = False) -> Column[datetime]:
+    """A column for an aware instant (stored as UTC); every table's times use it."""
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
 def _ts() -> Column[datetime]:
-    return Column(DateTime(timezone=True), nullable=False)
+    return timestamp_column()
 
 
 class Tenant(SQLModel, table=True):
@@ -199,6 +204,7 @@ class ChatIdentity(SQLModel, table=True):
 # SQLModel.metadata, which Alembic and the tests read.
 from storage import calendar_tables as _calendar_tables  # noqa: E402,F401
 from storage import inbound_tables as _inbound_tables  # noqa: E402,F401
+from storage import meeting_tables as _meeting_tables  # noqa: E402,F401
 from storage import outbox_tables as _outbox_tables  # noqa: E402,F401
 from storage import reminder_tables as _reminder_tables  # noqa: E402,F401
 from storage import support_tables as _support_tables  # noqa: E402,F401

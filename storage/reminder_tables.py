@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from sqlalchemy import Column, DateTime, Index
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
+from storage.models import timestamp_column as _ts
 from storage.models import utcnow
-
-
-def _ts(nullable: bool = False) -> Column[datetime]:
-    return Column(DateTime(timezone=True), nullable=nullable)
 
 
 class Reminder(SQLModel, table=True):

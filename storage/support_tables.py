@@ -17,7 +17,6 @@ from sqlalchemy import (
     JSON,
     CheckConstraint,
     Column,
-    DateTime,
     Index,
     Numeric,
     Text,
@@ -25,11 +24,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from storage.models import timestamp_column as _ts
 from storage.models import utcnow
-
-
-def _ts(*, nullable: bool = False) -> Column[datetime]:
-    return Column(DateTime(timezone=True), nullable=nullable)
 
 
 class SupportRequest(SQLModel, table=True):

@@ -60,7 +60,6 @@ from sqlalchemy import (
     JSON,
     CheckConstraint,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Text,
@@ -69,11 +68,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from storage.models import timestamp_column as _ts
 from storage.models import utcnow
-
-
-def _ts(*, nullable: bool = False) -> Column[datetime]:
-    return Column(DateTime(timezone=True), nullable=nullable)
 
 
 class SurveyRound(SQLModel, table=True):

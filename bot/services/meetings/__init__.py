@@ -1,0 +1,1 @@
+"""Quadrant meetings: availability polls, booking, invitations, agendas, minutes and actions."""
