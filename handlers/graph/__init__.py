@@ -1,0 +1,1 @@
+"""The Microsoft Graph adapter: Outlook calendar events with Teams online meetings."""

@@ -1,0 +1,1 @@
+"""Tests of the Microsoft Graph adapter against a fake Graph server."""
