@@ -650,6 +650,8 @@ def not_found_everywhere(w: SupportWorld, actor: Actor, rid: int) -> None:
 
 def test_who_cannot_see_a_request_is_told_it_does_not_exist(w: SupportWorld) -> None:
     rid = w.submit()
+    # The request is there (its school sees it): the refusals below hide it, not its absence.
+    assert w.service.find(w.actor(HEAD), rid).facts.id == rid
     for handle in (OTHER_HEAD, SALTINGS_LEAD, WESTWARD_LEAD, WEST_CHAIR, NO_SCHOOL):
         not_found_everywhere(w, w.actor(handle), rid)
     # Claimed: the other schools still see nothing, at any stage.

@@ -6,13 +6,23 @@ import asyncio
 import itertools
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
-from bot.config import Settings
+from bot.app import create_app
+from bot.config import Settings, SlackCredentials, SlackMode
+from bot.core import Core
+from bot.services.outbox import OutboxService
+from bot.types import Platform
+from handlers.slack.messenger import SlackMessenger
+from handlers.slack.pacing import Pacer
+from scheduler.leader import Leadership
+from scheduler.relay import Relay
 from storage.engine import Database
 from tests.fakes.slack_api import FakeSlackApi
 from tests.slack.directory import ESSEX_TEAM, HEAD
@@ -35,6 +45,33 @@ def slack_settings(database_url: str, api_url: str, **overrides: Any) -> Setting
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def serving_core(
+    database_url: str, db: Database, fake: FakeSlackApi, core: Core
+) -> AsyncIterator[tuple[SlackHarness, Relay]]:
+    """The real app over `core`, and a relay into the fake Slack that the test runs itself.
+
+    The test holds the scheduler lock, so the app's runtime never leads: no background ticks,
+    sweeps or relay passes happen unless the test asks for them.
+    """
+    lock = Leadership.for_database(db, retry_seconds=3600)
+    assert await lock.try_acquire()
+    creds = SlackCredentials(SlackMode.HTTP, BOT_TOKEN, "secret", None, fake.url)
+    messenger = SlackMessenger.for_credentials(
+        creds, pacer=Pacer(method_limits={}, channel_interval=0)
+    )
+    relay = Relay(OutboxService(db, core.clock), {Platform.SLACK: messenger})
+    app = create_app(slack_settings(database_url, fake.url), core=core)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://slis.test") as http:
+                yield SlackHarness(http, fake, db), relay
+    finally:
+        await messenger.close()
+        await lock.release()
 
 
 def slash_body(

@@ -24,22 +24,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-import httpx
 from slack_sdk.models.views import View
 from sqlmodel import Session, col, select
 
-from bot.app import create_app
-from bot.config import SlackCredentials, SlackMode
 from bot.core import Core
 from bot.services.calendar import load_sample_calendar
 from bot.services.healthcheck.prompts import START_ACTION
 from bot.services.healthcheck.responses import ResponseKeys
-from bot.services.outbox import OutboxService
-from bot.types import Platform, Role, ScopeKind
+from bot.types import Role, ScopeKind
 from handlers.slack.forms import BACK_ACTION
-from handlers.slack.messenger import SlackMessenger
-from handlers.slack.pacing import Pacer
-from scheduler.leader import Leadership
 from scheduler.relay import Relay
 from storage.engine import Database
 from storage.models import ChatIdentity, Person, Quadrant, RoleAssignment, School
@@ -56,7 +49,12 @@ from tests.slack.directory import (
     Directory,
     build_directory,
 )
-from tests.slack.harness import BOT_TOKEN, SlackHarness, settle, slack_settings, slash_body
+from tests.slack.harness import (
+    SlackHarness,
+    serving_core,
+    settle,
+    slash_body,
+)
 from tests.slack.signing import FORM
 from tests.slack.test_forms import check_view, state_for
 
@@ -623,20 +621,5 @@ async def healthcheck_world(
     directory = build_healthcheck_directory(db)
     clock = FakeClock(LAUNCHED_AT)
     core = Core(db, clock=clock, response_keys=KEYS)
-    # Held by the test, so the app's runtime never leads: no background ticks or relay passes.
-    lock = Leadership.for_database(db, retry_seconds=3600)
-    assert await lock.try_acquire()
-    creds = SlackCredentials(SlackMode.HTTP, BOT_TOKEN, "secret", None, fake.url)
-    messenger = SlackMessenger.for_credentials(
-        creds, pacer=Pacer(method_limits={}, channel_interval=0)
-    )
-    relay = Relay(OutboxService(db, clock), {Platform.SLACK: messenger})
-    app = create_app(slack_settings(database_url, fake.url), core=core)
-    try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://slis.test") as http:
-                yield HealthcheckWorld(SlackHarness(http, fake, db), core, clock, relay, directory)
-    finally:
-        await messenger.close()
-        await lock.release()
+    async with serving_core(database_url, db, fake, core) as (harness, relay):
+        yield HealthcheckWorld(harness, core, clock, relay, directory)

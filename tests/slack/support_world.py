@@ -38,17 +38,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 from sqlmodel import Session, col, select
 
-from bot.app import create_app
-from bot.config import SlackCredentials, SlackMode
 from bot.core import Core
 from bot.replies.support import ACTION_PREFIX
 from bot.services.calendar import load_sample_calendar
-from bot.services.outbox import OutboxService
 from bot.services.support.requests import SweepCounts
-from bot.types import Platform, Role, ScopeKind
-from handlers.slack.messenger import SlackMessenger
-from handlers.slack.pacing import Pacer
-from scheduler.leader import Leadership
+from bot.types import Role, ScopeKind
 from scheduler.relay import Relay
 from storage.engine import Database
 from storage.models import (
@@ -74,7 +68,12 @@ from tests.slack.directory import (
     OAKWOOD,
     build_directory,
 )
-from tests.slack.harness import BOT_TOKEN, SlackHarness, settle, slack_settings, slash_body
+from tests.slack.harness import (
+    SlackHarness,
+    serving_core,
+    settle,
+    slash_body,
+)
 from tests.slack.healthcheck_world import (
     Shown,
     buttons,
@@ -676,20 +675,5 @@ async def support_world(
     directory = build_support_directory(db)
     clock = FakeClock(SUBMITTED_AT)
     core = Core(db, clock=clock)
-    # Held by the test, so the app's runtime never leads: no background sweeps or relay passes.
-    lock = Leadership.for_database(db, retry_seconds=3600)
-    assert await lock.try_acquire()
-    creds = SlackCredentials(SlackMode.HTTP, BOT_TOKEN, "secret", None, fake.url)
-    messenger = SlackMessenger.for_credentials(
-        creds, pacer=Pacer(method_limits={}, channel_interval=0)
-    )
-    relay = Relay(OutboxService(db, clock), {Platform.SLACK: messenger})
-    app = create_app(slack_settings(database_url, fake.url), core=core)
-    try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://slis.test") as http:
-                yield SupportWorld(SlackHarness(http, fake, db), core, clock, relay, directory)
-    finally:
-        await messenger.close()
-        await lock.release()
+    async with serving_core(database_url, db, fake, core) as (harness, relay):
+        yield SupportWorld(harness, core, clock, relay, directory)

@@ -15,6 +15,7 @@ from bot.services.support.facts import Facts
 from bot.services.support.lifecycle import TERMINAL, Action, Party, State, next_state
 from bot.services.support.moves import (
     ALL_DECLINED,
+    NO_PROPOSAL,
     NOTE_LIMIT,
     Acted,
     Change,
@@ -100,7 +101,7 @@ class Acting(RequestMoves):
         """A chair gives an escalated request to an alliance directly."""
 
         def change(s: Session, request: SupportRequest, facts: Facts) -> Change:
-            self._require(actor, request, facts, Party.CHAIR, Action.ASSIGN)
+            move = self._move(actor, request, facts, Party.CHAIR, Action.ASSIGN)
             alliance = s.get(Alliance, alliance_id)
             if alliance is None or alliance.tenant_id != request.tenant_id:
                 raise FieldProblem("Choose an alliance.", field="alliance")
@@ -111,23 +112,16 @@ class Acting(RequestMoves):
                     f"{alliance.name} has no alliance lead in the directory to take it.",
                     field="alliance",
                 )
-            target = next_state(
-                State(request.state), Action.ASSIGN, Party.CHAIR, reference=facts.reference
+            move.values.update(
+                claimed_by_alliance_id=alliance_id,
+                claimed_by_person_id=leads[0],
+                claimed_at=self.clock.now(),
+                escalate_at=None,
             )
-            return Change(
-                "assign",
-                Party.CHAIR,
-                target,
-                {
-                    "claimed_by_alliance_id": alliance_id,
-                    "claimed_by_person_id": leads[0],
-                    "claimed_at": self.clock.now(),
-                    "escalate_at": None,
-                },
-                {"alliance_id": alliance_id, "note": note.strip()}
-                if note.strip()
-                else {"alliance_id": alliance_id},
-            )
+            move.detail.update({"alliance_id": alliance_id})
+            if note.strip():
+                move.detail["note"] = note.strip()
+            return move
 
         def after(n: Notifier, event: int, facts: Facts) -> str:
             self._settle_offers(n.session, facts.id, alliance_id, assigned=True)
@@ -307,15 +301,13 @@ class Acting(RequestMoves):
             raise FieldProblem("The end can't be before the start.", field="ends_on")
 
         def change(s: Session, request: SupportRequest, facts: Facts) -> Change:
-            self._require(actor, request, facts, Party.PROVIDER, Action.PROPOSE)
-            target = next_state(
-                State(request.state), Action.PROPOSE, Party.PROVIDER, reference=facts.reference
-            )
             cost = int((days * facts.day_rate_pence).quantize(Decimal(1), ROUND_HALF_UP))
-            return Change(
-                "propose",
+            return self._move(
+                actor,
+                request,
+                facts,
                 Party.PROVIDER,
-                target,
+                Action.PROPOSE,
                 {
                     "proposal_days": days,
                     "proposal_starts_on": starts_on,
@@ -352,28 +344,21 @@ class Acting(RequestMoves):
 
     def accept(self, actor: Actor, request_id: int) -> Acted:
         def change(s: Session, request: SupportRequest, facts: Facts) -> Change:
-            self._require(actor, request, facts, Party.REQUESTER, Action.ACCEPT)
-            target = next_state(
-                State(request.state), Action.ACCEPT, Party.REQUESTER, reference=facts.reference
-            )
-            p = facts.proposal
+            move = self._move(actor, request, facts, Party.REQUESTER, Action.ACCEPT)
+            p = facts.proposal  # there is one: only a proposed request can be accepted
             assert p is not None
             calendar = self.calendars(request.tenant_id)
             nudge = calendar.next_slot(
                 calendar.at(p.starts_on + timedelta(days=1), calendar.quiet_hours.starts)
             )
-            return Change(
-                "accept",
-                Party.REQUESTER,
-                target,
-                {"agreed_at": self.clock.now(), "start_nudge_at": nudge},
-                {
-                    "days": str(p.days),
-                    "starts_on": p.starts_on.isoformat(),
-                    "ends_on": p.ends_on.isoformat(),
-                    "cost_pence": p.cost_pence,
-                },
+            move.values.update(agreed_at=self.clock.now(), start_nudge_at=nudge)
+            move.detail.update(
+                days=str(p.days),
+                starts_on=p.starts_on.isoformat(),
+                ends_on=p.ends_on.isoformat(),
+                cost_pence=p.cost_pence,
             )
+            return move
 
         def after(n: Notifier, event: int, facts: Facts) -> str:
             n.refresh(event)
@@ -391,21 +376,13 @@ class Acting(RequestMoves):
         words = checked_text(text, "changes", NOTE_LIMIT)
 
         def change(s: Session, request: SupportRequest, facts: Facts) -> Change:
-            self._require(actor, request, facts, Party.REQUESTER, Action.ASK_CHANGES)
-            target = next_state(
-                State(request.state), Action.ASK_CHANGES, Party.REQUESTER, reference=facts.reference
-            )
-            return Change(
-                "ask_changes",
+            return self._move(
+                actor,
+                request,
+                facts,
                 Party.REQUESTER,
-                target,
-                {
-                    "proposal_days": None,
-                    "proposal_starts_on": None,
-                    "proposal_ends_on": None,
-                    "proposal_cost_pence": None,
-                    "proposal_note": None,
-                },
+                Action.ASK_CHANGES,
+                NO_PROPOSAL,
                 {"text": words},
             )
 
@@ -459,14 +436,12 @@ class Acting(RequestMoves):
         words = checked_text(evidence, "evidence", NOTE_LIMIT)
 
         def change(s: Session, request: SupportRequest, facts: Facts) -> Change:
-            self._require(actor, request, facts, Party.REQUESTER, Action.CLOSE)
-            target = next_state(
-                State(request.state), Action.CLOSE, Party.REQUESTER, reference=facts.reference
-            )
-            return Change(
-                "close",
+            return self._move(
+                actor,
+                request,
+                facts,
                 Party.REQUESTER,
-                target,
+                Action.CLOSE,
                 {
                     "impact_rating": rating,
                     "impact_evidence": words,
@@ -491,14 +466,12 @@ class Acting(RequestMoves):
         words = reason.strip()
 
         def change(s: Session, request: SupportRequest, facts: Facts) -> Change:
-            party = self._require(actor, request, facts, None, Action.WITHDRAW)
-            target = next_state(
-                State(request.state), Action.WITHDRAW, party, reference=facts.reference
-            )
-            return Change(
-                "withdraw",
-                party,
-                target,
+            return self._move(
+                actor,
+                request,
+                facts,
+                None,
+                Action.WITHDRAW,
                 {"escalate_at": None, "start_nudge_at": None, "close_nudge_at": None},
                 {"reason": words} if words else {},
             )
@@ -524,14 +497,12 @@ class Acting(RequestMoves):
         words = reason.strip() or "escalated by the chair"
 
         def change(s: Session, request: SupportRequest, facts: Facts) -> Change:
-            self._require(actor, request, facts, Party.CHAIR, Action.ESCALATE)
-            target = next_state(
-                State(request.state), Action.ESCALATE, Party.CHAIR, reference=facts.reference
-            )
-            return Change(
-                "escalate",
+            return self._move(
+                actor,
+                request,
+                facts,
                 Party.CHAIR,
-                target,
+                Action.ESCALATE,
                 released(),
                 {"reason": words, "from_alliance_id": facts.holder_id},
             )

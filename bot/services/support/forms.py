@@ -35,6 +35,7 @@ from bot.services.support import routing
 from bot.services.support.catalogue import Catalogue, Category
 from bot.services.support.facts import Facts
 from bot.services.support.lifecycle import TERMINAL, TRANSITIONS, Action, Party
+from bot.services.support.moves import shorten, to_requester
 from bot.services.support.requests import (
     DECLINE_REASONS,
     NEEDED_LIMIT,
@@ -52,6 +53,7 @@ from bot.types import Actor, Paragraph, Reply
 from storage.models import Alliance
 
 ASK_CALLBACK = "slis.support.ask"
+OPTION_NOTE = 75  # an option's small print (Slack: 75 characters)
 ACT_CALLBACK = "slis.support.act"
 TITLE = "Ask for support"
 # Actions a button runs at once; the others open a form first.
@@ -231,7 +233,7 @@ class AskFlow:
             return PageErrors({exc.field: exc.message})
         f = submitted.facts
         if submitted.escalated:
-            reason = submitted.escalated.replace("the school asked", "you asked")
+            reason = to_requester(submitted.escalated)
             next_step = (
                 f"As {reason}, it has gone to {destination(submitted.facts.route)}, who will find"
                 " the right help."
@@ -258,9 +260,7 @@ class AskFlow:
 
 
 def _category_option(c: Category) -> Option:
-    description = c.description
-    if description and len(description) > 75:
-        description = description[:74] + "…"
+    description = shorten(c.description, OPTION_NOTE) if c.description else None
     label = c.label if c.traded else f"{c.label} (goes to the LA)"
     return Option(c.id, label, description)
 
@@ -558,7 +558,8 @@ class ActionFlow:
                     for c in found.eligible
                 ]
                 options += [
-                    Option(str(e.alliance_id), e.name, _short(e.reason)) for e in found.excluded
+                    Option(str(e.alliance_id), e.name, shorten(e.reason, OPTION_NOTE))
+                    for e in found.excluded
                 ]
             if not options:
                 alliances = session.exec(
@@ -601,10 +602,6 @@ def card_reply(acted: Acted) -> Reply:
     shown = replace(view, headline=acted.message or None)
     reply = present.card(shown)
     return Reply(reply.text, reply.blocks, private=True)
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 75 else text[:74] + "…"
 
 
 def _ids(value: str) -> tuple[int, int | None]:

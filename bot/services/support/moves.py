@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import update
@@ -36,7 +37,7 @@ from bot.services.support.notify import Notifier, view_for
 from bot.services.support.routing import HELD_STATES
 from bot.types import Actor
 from storage.engine import Database
-from storage.models import School, Tenant
+from storage.models import School
 from storage.support_tables import SupportEvent, SupportOffer, SupportRequest
 
 ESCALATE_AFTER = 3  # school days without a claim
@@ -210,9 +211,7 @@ class RequestMoves:
         done: str,
     ) -> Acted:
         def change(s: Session, request: SupportRequest, facts: Facts) -> Change:
-            self._require(actor, request, facts, party, action)
-            target = next_state(State(request.state), action, party, reference=facts.reference)
-            return Change(action.value, party, target, dict(values), {})
+            return self._move(actor, request, facts, party, action, values)
 
         def after(n: Notifier, event: int, facts: Facts) -> str:
             n.refresh(event)
@@ -221,6 +220,23 @@ class RequestMoves:
             return done.format(ref=facts.reference)
 
         return self._act(actor, request_id, change, after)
+
+    def _move(
+        self,
+        actor: Actor,
+        request: SupportRequest,
+        facts: Facts,
+        party: Party | None,
+        action: Action,
+        values: Mapping[str, Any] | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Change:
+        """The change the actor makes by taking `action` as `party` (None: in whichever of
+        their capacities the lifecycle allows); refused, naming the state or who may, when
+        it is not theirs to make now."""
+        who = self._require(actor, request, facts, party, action)
+        target = next_state(State(request.state), action, who, reference=facts.reference)
+        return Change(action.value, who, target, dict(values or {}), dict(detail or {}))
 
     def _require(
         self,
@@ -378,11 +394,6 @@ class RequestMoves:
                 ).all()
             )
 
-    def day_rate(self, tenant_id: int) -> int:
-        with self.db.session() as s:
-            tenant = s.get(Tenant, tenant_id)
-            return tenant.day_rate_pence if tenant else 45000
-
     def _system_escalate(self, request_id: int, reason: str) -> bool:
         """Escalate a request nobody holds; False if it moved on meanwhile."""
         with self.db.session() as s:
@@ -428,15 +439,24 @@ class RequestMoves:
             return True
 
 
-def released() -> dict[str, Any]:
-    return {
-        "claimed_by_alliance_id": None,
-        "claimed_by_person_id": None,
+# A request's proposal, voided (the school asked for changes, or the holder let it go).
+NO_PROPOSAL: Mapping[str, Any] = MappingProxyType(
+    {
         "proposal_days": None,
         "proposal_starts_on": None,
         "proposal_ends_on": None,
         "proposal_cost_pence": None,
         "proposal_note": None,
+    }
+)
+
+
+def released() -> dict[str, Any]:
+    """What a request loses when its holder gives it back: the holder, and the proposal."""
+    return {
+        "claimed_by_alliance_id": None,
+        "claimed_by_person_id": None,
+        **NO_PROPOSAL,
         "escalate_at": None,
     }
 

@@ -17,6 +17,7 @@ from bot.ports import Clock
 from bot.services.calendar import TenantCalendar
 from bot.services.outbox import Recipient, enqueue
 from bot.services.support.access import reach
+from bot.services.support.moves import tenant_of
 from bot.types import Actions, Actor, Button, Context, Paragraph, Reply, Role, ScopeKind
 from storage.engine import Database
 from storage.models import Partnership, Person, RoleAssignment
@@ -58,13 +59,12 @@ class Suggestions:
 
     def suggest(self, actor: Actor, partnership_id: int, reason: str) -> str:
         """Message the partnership's leads (once a day each); what was done, in words."""
-        if actor.tenant_id is None or actor.person_id is None:
-            raise UserError("This workspace is not linked to a local authority yet.")
+        tenant_id = tenant_of(actor)
         r = reach(actor.grants)
         reason = " ".join(reason.split())[:REASON_LIMIT] or "it needs attention"
         with self.db.session() as s:
             partnership = s.get(Partnership, partnership_id)
-            if partnership is None or partnership.tenant_id != actor.tenant_id:
+            if partnership is None or partnership.tenant_id != tenant_id:
                 raise NotFound("I can't find that partnership.")
             mine = r.chair_quadrants | r.officer_quadrants
             if not (r.see_everything or partnership.quadrant_id in mine):
@@ -73,7 +73,7 @@ class Suggestions:
                 select(Person)
                 .join(RoleAssignment, col(RoleAssignment.person_id) == col(Person.id))
                 .where(
-                    RoleAssignment.tenant_id == actor.tenant_id,
+                    RoleAssignment.tenant_id == tenant_id,
                     RoleAssignment.role == Role.PARTNERSHIP_LEAD.value,
                     RoleAssignment.scope_kind == ScopeKind.PARTNERSHIP.value,
                     RoleAssignment.scope_id == partnership_id,
@@ -85,7 +85,7 @@ class Suggestions:
                     f"{partnership.name} has no partnership lead in the directory to tell.",
                     hint="Ask your LA administrator to add one.",
                 )
-            calendar = self.calendars(actor.tenant_id)
+            calendar = self.calendars(tenant_id)
             now = self.clock.now()
             today = calendar.local(now).date()
             message = suggestion(actor.name or "Your quadrant chair", partnership.name, reason)
@@ -94,7 +94,7 @@ class Suggestions:
                 assert lead.id is not None
                 added = enqueue(
                     s,
-                    tenant_id=actor.tenant_id,
+                    tenant_id=tenant_id,
                     key=f"support:suggest:{partnership_id}:{lead.id}:{today.isoformat()}",
                     to=Recipient(person_id=lead.id),
                     reply=message,

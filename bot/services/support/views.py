@@ -21,6 +21,7 @@ from bot.services.support.access import reach, visible_clause
 from bot.services.support.catalogue import Catalogue
 from bot.services.support.facts import Facts, load_facts
 from bot.services.support.lifecycle import TERMINAL, State
+from bot.services.support.moves import tenant_of
 from bot.types import Actor
 from storage.engine import Database
 from storage.models import Quadrant, School
@@ -80,7 +81,7 @@ class SupportViews:
 
     def listing(self, actor: Actor, which: str) -> Listing:
         """`mine` (default), `open`, `quadrant` or `all`."""
-        tenant_id = _tenant(actor)
+        tenant_id = tenant_of(actor)
         word = (which.strip().split() or ["mine"])[0].lower()
         if word not in LIST_SCOPES:
             close = difflib.get_close_matches(word, LIST_SCOPES, n=1)
@@ -157,7 +158,7 @@ class SupportViews:
         return or_(*clauses) if clauses else col(SupportRequest.id) == -1
 
     def home(self, actor: Actor) -> HomeSupport:
-        tenant_id = _tenant(actor)
+        tenant_id = tenant_of(actor)
         r = reach(actor.grants)
         with self.db.session() as s:
             open_and_visible = and_(
@@ -195,7 +196,7 @@ class SupportViews:
     def stats(self, actor: Actor, scope: str) -> ledgers.SupportStats:
         """Stats for the actor's quadrant (chairs) or the county or a named quadrant (Board,
         LA officers, administrators)."""
-        tenant_id = _tenant(actor)
+        tenant_id = tenant_of(actor)
         quadrant_id, label = self._scope(actor, scope, "stats")
         with self.db.session() as s:
             return ledgers.stats(
@@ -208,7 +209,7 @@ class SupportViews:
 
     def ledger(self, actor: Actor, scope: str) -> LedgerExport:
         """The ledger of days and traded value, as rows and as a CSV file."""
-        tenant_id = _tenant(actor)
+        tenant_id = tenant_of(actor)
         quadrant_id, label = self._scope(actor, scope, "ledger")
         with self.db.session() as s:
             rows = ledgers.ledger(
@@ -221,7 +222,7 @@ class SupportViews:
         )
 
     def _scope(self, actor: Actor, scope: str, what: str) -> tuple[int | None, str]:
-        tenant_id = _tenant(actor)
+        tenant_id = tenant_of(actor)
         r = reach(actor.grants)
         mine = r.chair_quadrants | r.officer_quadrants
         if not (r.see_everything or mine):
@@ -258,9 +259,3 @@ class SupportViews:
                 " officers see every quadrant's."
             )
         return quadrant_id, quadrants[quadrant_id]
-
-
-def _tenant(actor: Actor) -> int:
-    if actor.tenant_id is None or actor.person_id is None:
-        raise UserError("This workspace is not linked to a local authority yet.")
-    return actor.tenant_id
