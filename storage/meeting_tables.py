@@ -47,6 +47,8 @@ class Meeting(SQLModel, table=True):
         # (agenda deadline, reminders, marking held).
         Index("ix_meeting_state_vote_deadline", "state", "vote_deadline"),
         Index("ix_meeting_state_starts", "state", "starts_at"),
+        # The publication sweep: meetings whose latest change has not gone out.
+        Index("ix_meeting_publish", "state", "sent_sequence", "ics_sequence"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -87,6 +89,23 @@ class Meeting(SQLModel, table=True):
     agenda_deadline_days: int = Field(default=5)
     agenda_published_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
+    # The `ics_sequence` whose invite (or cancellation) has gone out: the publication sweep
+    # sends a booked or cancelled meeting whose `sent_sequence` is behind (-1: nothing sent).
+    sent_sequence: int = Field(default=-1)
+    # Microsoft Graph publication: failed tries so far, when to try again, and why the last
+    # failed (shown to the chair when the bot gives up on Graph and sends its own invites).
+    publish_attempts: int = Field(default=0)
+    publish_after: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    publish_problem: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Reminder stages sent for the current time (0 none, 1 a week before, 2 a day, 3 an hour);
+    # moving the meeting sets it back.
+    reminders_sent: int = Field(default=0)
+    # When the poll closed (deadline passed or the chair closed it) and the pick was offered.
+    poll_closed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    cancel_reason: str | None = Field(default=None, max_length=500)
+    # The notes the chair or note-taker recorded, and when they went to the attendees.
+    minutes: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    minutes_sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     # Optimistic concurrency: every update says which version it read and bumps it.
     version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

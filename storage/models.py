@@ -67,6 +67,9 @@ class Quadrant(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: int = Field(foreign_key="tenant.id", index=True)
     name: str = Field(max_length=100)
+    # Where the quadrant's meetings are announced (a Slack channel id), if it has a channel.
+    channel_platform: str | None = Field(default=None, max_length=16)
+    channel_id: str | None = Field(default=None, max_length=64)
 
 
 class QuadrantDistrict(SQLModel, table=True):
