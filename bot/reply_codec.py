@@ -1,17 +1,22 @@
 """A Reply as plain JSON and back, so it can wait in the outbox until it is sent.
 
 Lossless for every block type in `bot.types`: `reply_from_json(reply_to_json(r)) == r`.
-Replies with files are refused: files are for the asker alone and go straight to their direct
-messages, never through the outbox.
+Small files (a meeting's .ics invitation) travel base64-encoded with the reply, up to
+FILE_LIMIT bytes each and FILES_LIMIT together; anything larger (charts, exports) is refused
+and goes straight to the asker's direct messages instead. The outbox takes a reply with files
+only for a person, never for a channel (`bot.services.outbox.enqueue`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from typing import Any
 
 from bot.types import (
     Actions,
+    Attachment,
     Block,
     BulletList,
     Button,
@@ -25,23 +30,31 @@ from bot.types import (
 
 # Bumped if the shape changes incompatibly; rows written before must still decode.
 VERSION = 1
+FILE_LIMIT = 64 * 1024
+FILES_LIMIT = 128 * 1024
 
 
 def reply_to_json(reply: Reply) -> dict[str, Any]:
-    """The reply as a JSON-able dict; ValueError for a reply with files."""
-    if reply.files:
+    """The reply as a JSON-able dict; ValueError for a reply with files too large to wait in
+    the outbox."""
+    sizes = [len(f.content) for f in reply.files]
+    if any(n > FILE_LIMIT for n in sizes) or sum(sizes) > FILES_LIMIT:
         names = ", ".join(f.filename for f in reply.files)
         raise ValueError(
-            f"a reply with files ({names}) cannot go through the outbox; deliver it to the"
-            " person's direct messages instead"
+            f"a reply with files ({names}) larger than {FILE_LIMIT // 1024} KiB each or"
+            f" {FILES_LIMIT // 1024} KiB together cannot go through the outbox; deliver it to"
+            " the person's direct messages instead"
         )
-    return {
+    data: dict[str, Any] = {
         "v": VERSION,
         "text": reply.text,
         "blocks": [_block_to_json(b) for b in reply.blocks],
         "private": reply.private,
         "is_error": reply.is_error,
     }
+    if reply.files:
+        data["files"] = [_file_to_json(f) for f in reply.files]
+    return data
 
 
 def reply_from_json(data: Mapping[str, Any]) -> Reply:
@@ -55,9 +68,28 @@ def reply_from_json(data: Mapping[str, Any]) -> Reply:
             blocks=tuple(_block_from_json(b) for b in data.get("blocks", [])),
             private=bool(data.get("private", True)),
             is_error=bool(data.get("is_error", False)),
+            files=tuple(_file_from_json(f) for f in data.get("files", [])),
         )
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, binascii.Error) as exc:
         raise ValueError(f"malformed reply: {exc!r}") from None
+
+
+def _file_to_json(file: Attachment) -> dict[str, Any]:
+    return {
+        "filename": file.filename,
+        "title": file.title,
+        "media_type": file.media_type,
+        "content": base64.b64encode(file.content).decode("ascii"),
+    }
+
+
+def _file_from_json(data: Mapping[str, Any]) -> Attachment:
+    return Attachment(
+        filename=_str(data["filename"]),
+        title=_str(data["title"]),
+        content=base64.b64decode(_str(data["content"]), validate=True),
+        media_type=_str(data["media_type"]),
+    )
 
 
 def _block_to_json(block: Block) -> dict[str, Any]:

@@ -170,7 +170,7 @@ def enqueue(
     person of another tenant, an empty or overlong key, both `edits` and `thread_of`, or a
     naive `not_before`.
     """
-    _check(key, to, edits, thread_of)
+    _check(key, to, edits, thread_of, reply)
     if not_before.tzinfo is None:
         raise ValueError("not_before must be timezone-aware")
     if to.person_id is not None:
@@ -221,7 +221,7 @@ def enqueue_many(
     created = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     for m in messages:
-        _check(m.key, m.to, m.edits, m.thread_of)
+        _check(m.key, m.to, m.edits, m.thread_of, m.reply)
         if m.to.person_id is not None and owners.get(m.to.person_id) != tenant_id:
             raise ValueError(f"person {m.to.person_id} is not in tenant {tenant_id}")
         row = _row(tenant_id, m.key, m.to, m.reply, due, created)
@@ -233,9 +233,12 @@ def enqueue_many(
     return len(session.exec(stmt.returning(_T.c.id)).all())
 
 
-def _check(key: str, to: Recipient, edits: str | None, thread_of: str | None) -> None:
+def _check(key: str, to: Recipient, edits: str | None, thread_of: str | None, reply: Reply) -> None:
     if (to.person_id is None) == (to.conversation is None):
         raise ValueError("a recipient is exactly one of person_id or conversation")
+    if reply.files and (to.person_id is None or edits is not None):
+        # Files are for one person: never posted into a channel, and never an edit.
+        raise ValueError("a reply with files goes to a person, as a new message")
     for name in (key, edits, thread_of):
         if name is not None and (not name or len(name) > KEY_LIMIT):
             raise ValueError(f"an outbox key has 1 to {KEY_LIMIT} characters")

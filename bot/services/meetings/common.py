@@ -68,9 +68,9 @@ def organiser_quadrants(actor: Actor) -> frozenset[int] | None:
     for g in actor.grants:
         if g.role is Role.LA_OFFICER and g.scope is ScopeKind.COUNTY:
             return None
-        if g.role in (Role.QUADRANT_CHAIR, Role.LA_OFFICER) and g.scope is ScopeKind.QUADRANT:
-            if g.scope_id is not None:
-                found.add(g.scope_id)
+        quadrant_role = g.role in (Role.QUADRANT_CHAIR, Role.LA_OFFICER)
+        if quadrant_role and g.scope is ScopeKind.QUADRANT and g.scope_id is not None:
+            found.add(g.scope_id)
     return frozenset(found)
 
 
@@ -216,7 +216,8 @@ def time_text(calendar: TenantCalendar, t: datetime) -> str:
 
 def when_text(calendar: TenantCalendar, starts: datetime, ends: datetime) -> str:
     """E.g. "Tue 2 Mar 2027, 16:00–17:30" (local time)."""
-    return f"{day_text(calendar, starts)}, {time_text(calendar, starts)}–{time_text(calendar, ends)}"
+    start, end = time_text(calendar, starts), time_text(calendar, ends)
+    return f"{day_text(calendar, starts)}, {start}–{end}"
 
 
 # --- outbox keys: one per message, so a repeated step sends nothing twice ------------------
