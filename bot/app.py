@@ -22,6 +22,7 @@ from bot.ports import Messenger
 from bot.services.healthcheck.responses import PEPPER_MIN_LENGTH, ResponseKeys
 from bot.services.support.catalogue import Catalogues
 from bot.types import Platform
+from handlers.graph.calendars import GraphCalendars
 from handlers.slack.app import (
     build_slack_app,
     http_endpoint,
@@ -30,6 +31,7 @@ from handlers.slack.app import (
 )
 from handlers.slack.messenger import SlackMessenger
 from scheduler.housekeeping import Housekeeping
+from scheduler.meetings import MeetingJobs
 from scheduler.reminders import ReminderJobs
 from scheduler.runtime import Runtime
 from scheduler.support import SupportJobs
@@ -93,6 +95,7 @@ def build_core(settings: Settings) -> Core:
 def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
     """The ASGI app. A partial Slack configuration raises ConfigError before anything starts."""
     creds = settings.slack()
+    graph = settings.graph()
     core = core or build_core(settings)
     slack = build_slack_app(core, creds) if creds is not None else None
     slack_status = creds.mode.value if creds is not None else NOT_CONFIGURED
@@ -110,6 +113,8 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
         messengers: dict[Platform, Messenger] = {}
         if slack_messenger is not None:
             messengers[Platform.SLACK] = slack_messenger
+        # Booked meetings go into the chair's Outlook calendar where Graph is configured.
+        calendars = GraphCalendars(graph, core.la_code_of) if graph is not None else None
         runtime = Runtime(
             core,
             messengers,
@@ -117,6 +122,7 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
                 ReminderJobs(core),
                 SurveyJobs(core),
                 SupportJobs(core),
+                MeetingJobs(core, calendars),
                 Housekeeping(core),
             ),
         )
@@ -129,6 +135,8 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
             await runtime.stop()
             if slack_messenger is not None:
                 await slack_messenger.close()
+            if calendars is not None:
+                await calendars.close()
             if socket is not None:
                 await stop_socket_mode(socket)
             core.db.dispose()

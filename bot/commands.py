@@ -20,6 +20,7 @@ from bot.services.directory import DirectoryService, SchoolMatches
 from bot.services.healthcheck.answering import AnswerService
 from bot.services.healthcheck.launch_form import LaunchFlow
 from bot.services.healthcheck.rounds import RoundService
+from bot.services.meetings.service import Meetings
 from bot.services.reminders import ReminderService
 from bot.services.support.forms import AskFlow, card_reply
 from bot.services.support.requests import SupportService
@@ -354,4 +355,103 @@ def support_commands(ask: AskFlow, support: SupportService, views: SupportViews)
             opens_form=_support_form_wanted,
             form=lambda actor, args: ask.open(actor, args),
         )
+    ]
+
+
+MEETING_FORMS = ("new", "order", "minutes", "change", "cancel")
+MEETING_WORDS = ("list", "show", "tally", "agenda", *MEETING_FORMS)
+MEETING_USAGE = (
+    "meeting [list]  |  meeting new [quadrant]  |  meeting show <ref>  |  meeting tally <ref>"
+    "  |  meeting agenda <ref> <item>  |  meeting order <ref>  |  meeting minutes <ref>"
+    "  |  meeting change <ref>  |  meeting cancel <ref>"
+)
+
+
+def _meeting_ref(rest: str, sub: str) -> str:
+    ref = rest.split()[0] if rest.split() else ""
+    if not ref:
+        raise UserError(
+            f"Which meeting? Give its reference, e.g. `{COMMAND} meeting {sub} M-2027-0007`.",
+            hint=f"`{COMMAND} meeting list` shows the meetings of your quadrant(s).",
+        )
+    return ref
+
+
+def _meeting_form_wanted(args: str) -> bool:
+    """The subcommands that open a form (new, order, minutes, change, cancel)."""
+    return args.strip().partition(" ")[0].lower() in MEETING_FORMS
+
+
+def meeting_commands(meetings: Meetings) -> list[Command]:
+    """`/slis meeting` (propose, follow and run quadrant meetings) and `/slis actions`."""
+
+    def run(actor: Actor, args: str) -> Reply:
+        sub, _, rest = args.strip().partition(" ")
+        rest = rest.strip()
+        match sub.lower():
+            case "" | "list":
+                return meetings.listing.meetings(actor, rest)
+            case "show":
+                return meetings.listing.show(actor, _meeting_ref(rest, "show"))
+            case "tally":
+                return meetings.voting.tally(actor, _meeting_ref(rest, "tally"))
+            case "agenda":
+                ref = _meeting_ref(rest, "agenda")
+                item = rest[len(ref) :].strip()
+                if not item:
+                    raise UserError(
+                        f"What should go on the agenda? e.g. `{COMMAND} meeting agenda {ref}"
+                        " Sharing our writing moderation`.",
+                        hint="Or press *Add an agenda item* on the meeting's invitation.",
+                    )
+                return meetings.agenda.add(actor, ref, item)
+            case word if word in MEETING_FORMS:
+                raise UserError(
+                    f"That form opens from the chat box: type `{COMMAND} meeting {word}`."
+                )
+        close = difflib.get_close_matches(sub.lower(), MEETING_WORDS, n=1)
+        raise UserError(
+            f"I don't know `{COMMAND} meeting {sub}`.",
+            hint=f"Did you mean `{COMMAND} meeting {close[0]}`?" if close else None,
+        )
+
+    def form(actor: Actor, args: str) -> ShowPage:
+        sub, _, rest = args.strip().partition(" ")
+        rest = rest.strip()
+        match sub.lower():
+            case "new":
+                return meetings.proposing.open(actor, rest)
+            case "order":
+                return meetings.agenda.order_form(actor, _meeting_ref(rest, "order"))
+            case "minutes":
+                return meetings.minutes.minutes_form(actor, _meeting_ref(rest, "minutes"))
+            case "change":
+                return meetings.booking.change_form(actor, _meeting_ref(rest, "change"))
+            case "cancel":
+                return meetings.booking.cancel_form(actor, _meeting_ref(rest, "cancel"))
+        raise UserError(f"I don't know `{COMMAND} meeting {sub}`.")
+
+    return [
+        Command(
+            "meeting",
+            "quadrant meetings: chairs and LA officers propose one (a poll of times), invitees"
+            " vote, add agenda items and answer; after it, minutes and actions",
+            MEETING_USAGE,
+            (
+                "meeting list",
+                "meeting new",
+                "meeting agenda M-2027-0007 Sharing our writing moderation",
+                "meeting minutes M-2027-0007",
+            ),
+            run,
+            opens_form=_meeting_form_wanted,
+            form=form,
+        ),
+        Command(
+            "actions",
+            "the actions from meetings that are yours (chairs: also your quadrant's open ones)",
+            "actions",
+            ("actions",),
+            lambda actor, args: meetings.listing.actions(actor, args),
+        ),
     ]

@@ -11,6 +11,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_GRAPH_API_URL = "https://graph.microsoft.com/v1.0"
+DEFAULT_GRAPH_AUTHORITY_URL = "https://login.microsoftonline.com"
 
 
 class ConfigError(Exception):
@@ -37,6 +39,22 @@ class SlackCredentials:
 
     def __repr__(self) -> str:
         return f"SlackCredentials(mode={self.mode.value}, api_url={self.api_url!r})"
+
+
+@dataclass(frozen=True)
+class GraphCredentials:
+    """An app registration that may write meetings into organisers' Outlook calendars
+    (Microsoft Graph, application permission Calendars.ReadWrite); never logged."""
+
+    tenant_id: str
+    client_id: str
+    client_secret: str
+    api_url: str
+    authority_url: str
+    la_codes: frozenset[int] | None  # None: every local authority this deployment serves
+
+    def __repr__(self) -> str:
+        return f"GraphCredentials(tenant_id={self.tenant_id!r}, api_url={self.api_url!r})"
 
 
 class Settings(BaseSettings):
@@ -76,6 +94,18 @@ class Settings(BaseSettings):
         ge=1,
         le=30,
         description="School days a support request may wait for a claim before it escalates.",
+    )
+    graph_tenant_id: str | None = Field(
+        default=None, description="The Entra ID tenant (directory) of the Graph app registration."
+    )
+    graph_client_id: str | None = None
+    graph_client_secret: SecretStr | None = None
+    graph_api_url: str = DEFAULT_GRAPH_API_URL
+    graph_authority_url: str = DEFAULT_GRAPH_AUTHORITY_URL
+    graph_la_codes: str = Field(
+        default="",
+        description="Comma-separated LA codes whose meetings go into Outlook calendars through"
+        " Graph; empty: all of this deployment's.",
     )
     host: str = "127.0.0.1"
     port: int = 3000
@@ -142,6 +172,46 @@ class Settings(BaseSettings):
         assert bot is not None
         mode = SlackMode.SOCKET if app is not None else SlackMode.HTTP
         return SlackCredentials(mode, bot, signing, app, self.slack_api_url)
+
+    def graph(self) -> GraphCredentials | None:
+        """The Microsoft Graph app registration, None when none is configured.
+
+        Raises ConfigError naming every missing or malformed setting when it is partial.
+        """
+        given = {
+            "GRAPH_TENANT_ID": (self.graph_tenant_id or "").strip(),
+            "GRAPH_CLIENT_ID": (self.graph_client_id or "").strip(),
+            "GRAPH_CLIENT_SECRET": _secret(self.graph_client_secret) or "",
+        }
+        if not any(given.values()):
+            return None
+        problems = [f"{name} is missing" for name, value in given.items() if not value]
+        codes: set[int] = set()
+        for part in self.graph_la_codes.split(","):
+            if not part.strip():
+                continue
+            if not part.strip().isdigit():
+                problems.append(f"GRAPH_LA_CODES: {part.strip()!r} is not an LA code (e.g. 881)")
+            else:
+                codes.add(int(part))
+        for name, url in (
+            ("GRAPH_API_URL", self.graph_api_url),
+            ("GRAPH_AUTHORITY_URL", self.graph_authority_url),
+        ):
+            if not url.startswith("https://"):
+                problems.append(f"{name} must be an https:// address")
+        if problems:
+            raise ConfigError(
+                "Microsoft Graph is only partly configured:\n  - " + "\n  - ".join(problems)
+            )
+        return GraphCredentials(
+            given["GRAPH_TENANT_ID"],
+            given["GRAPH_CLIENT_ID"],
+            given["GRAPH_CLIENT_SECRET"],
+            self.graph_api_url,
+            self.graph_authority_url,
+            frozenset(codes) or None,
+        )
 
     def sqlite_path(self) -> Path | None:
         """The file behind a SQLite DATABASE_URL, None for other databases or memory."""

@@ -16,6 +16,7 @@ from bot.commands import (
     error_reply,
     fault_reply,
     healthcheck_commands,
+    meeting_commands,
     not_linked_reply,
     reminder_commands,
     support_commands,
@@ -36,6 +37,7 @@ from bot.services.healthcheck.responses import ResponseKeys
 from bot.services.healthcheck.rounds import RoundService
 from bot.services.identity import IdentityService
 from bot.services.inbound import InboundLedger
+from bot.services.meetings.service import Meetings
 from bot.services.reminders import ReminderService
 from bot.services.support.catalogue import Catalogues
 from bot.services.support.forms import ActionFlow, AskFlow
@@ -92,10 +94,15 @@ class Core:
         self.support_ask = AskFlow(self.support)
         self.support_actions = ActionFlow(self.support, self.support_ask)
         self.support_views = SupportViews(db, self.clock, calendars, self.catalogues)
-        self.forms: dict[str, FormFlow] = {
-            flow.callback_id: flow
-            for flow in (self.answers, self.launch, self.support_ask, self.support_actions)
-        }
+        self.meetings = Meetings(db, self.clock, calendars)
+        flows: tuple[FormFlow, ...] = (
+            self.answers,
+            self.launch,
+            self.support_ask,
+            self.support_actions,
+            *self.meetings.flows,
+        )
+        self.forms: dict[str, FormFlow] = {flow.callback_id: flow for flow in flows}
         self.router = CommandRouter(
             [
                 *directory_commands(self.directory),
@@ -107,6 +114,7 @@ class Core:
                     lambda actor, args: present_report(self.reports.report(actor, args)),
                 ),
                 *support_commands(self.support_ask, self.support, self.support_views),
+                *meeting_commands(self.meetings),
             ]
         )
         self._actors = ActorCache()
@@ -163,6 +171,17 @@ class Core:
         return await self._form_call(
             lambda: self.support_actions.press(actor, action, value), f"support {action}"
         )
+
+    async def meeting_press(self, actor: Actor, action: str, value: str) -> ShowPage | Reply:
+        """A meeting message's button: the form it opens, or what the action left (a redrawn
+        poll or invitation, a confirmation), or why not."""
+        return await self._form_call(
+            lambda: self.meetings.press(actor, action, value), f"meeting {action}"
+        )
+
+    def la_code_of(self, tenant_id: int) -> int | None:
+        """The local authority code of a tenant (None if there is no such tenant)."""
+        return self.identity.la_code_of(tenant_id)
 
     async def form_of(self, actor: Actor, callback_id: str, metadata: str) -> Form | Reply:
         """The form a sent page belongs to, to read it by; a reply if it can't be filled in."""

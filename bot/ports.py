@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -62,22 +64,35 @@ class Messenger(Protocol):
 
         With a `key` (the outbox idempotency key) the message carries it where
         `already_delivered` can find it. With a `thread` (a message id in `to`) it is posted as
-        a reply in that message's thread. Raises DeliveryFailed.
+        a reply in that message's thread. A reply with `files` is delivered as those files with
+        the reply's text beside them; such a message may have no room for the key, and
+        `already_delivered` then recognises it by its files (see there). Raises DeliveryFailed.
         """
         ...
 
     async def update(self, to: ConversationRef, message_id: str, reply: Reply) -> None:
         """Replace the content of the message `message_id` in `to` (sent by `send`) with the
         reply; it keeps its key. Raises DeliveryFailed (`permanent` when the message is gone
-        or can no longer be edited)."""
+        or can no longer be edited, or when the reply has files, which an edit cannot
+        carry)."""
         ...
 
     async def already_delivered(
-        self, to: ConversationRef, key: str, *, since: datetime, thread: str | None = None
+        self,
+        to: ConversationRef,
+        key: str,
+        *,
+        since: datetime,
+        thread: str | None = None,
+        files: Sequence[str] = (),
+        comment: str | None = None,
     ) -> str | None:
         """The id of a message carrying `key` posted to `to` (in the thread of `thread`, if
         given) since `since`, None if none.
 
+        For a reply with files pass their names as `files` and the reply's text as `comment`:
+        where a message with files cannot carry the key, the platform looks for the bot's
+        message since `since` with exactly those files and that text instead.
         Raises DeliveryFailed when it cannot tell now (`permanent`: it never can).
         """
         ...
@@ -88,4 +103,75 @@ class ChatProfiles(Protocol):
 
     async def email_of(self, workspace_id: str, user_id: str) -> str | None:
         """The profile e-mail, None if there is none; ProfileUnavailable if it can't say now."""
+        ...
+
+
+# --- Meeting calendars (Microsoft Graph): what the meetings core asks of a calendar service ----
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    """A booked meeting as an event in the organiser's calendar, on no platform in particular.
+
+    `starts`/`ends` are aware; `zone` is the IANA zone the event is shown in; `online` asks for
+    a Teams meeting (its join link comes back in CreatedEntry); `transaction_id` is stable for
+    the meeting, so a creation repeated after a lost answer makes one event, not two.
+    """
+
+    subject: str
+    body_html: str
+    starts: datetime
+    ends: datetime
+    zone: str
+    location: str | None
+    attendees: tuple[tuple[str, str], ...]  # (name, e-mail)
+    online: bool
+    transaction_id: str
+
+
+@dataclass(frozen=True)
+class CreatedEntry:
+    """What the calendar service made: the event's id, and the online meeting's join link."""
+
+    event_id: str
+    join_url: str | None
+
+
+class CalendarUnavailable(Exception):
+    """The calendar service refused or failed. `permanent`: trying again cannot help (no such
+    mailbox, consent withdrawn); `retry_after`: seconds it asked us to wait. `reason` is for
+    people to read and never carries a secret."""
+
+    def __init__(
+        self, reason: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class MeetingCalendar(Protocol):
+    """Creates, updates and cancels meetings in the chair's own calendar (Microsoft Graph)."""
+
+    def configured(self, tenant_id: int) -> bool:
+        """Whether the local authority has a calendar integration set up."""
+        ...
+
+    async def create(
+        self, tenant_id: int, organiser_email: str, entry: CalendarEntry
+    ) -> CreatedEntry:
+        """Create the event in the organiser's calendar; raises CalendarUnavailable."""
+        ...
+
+    async def update(
+        self, tenant_id: int, organiser_email: str, event_id: str, entry: CalendarEntry
+    ) -> None:
+        """Replace the event's details (the service tells its attendees)."""
+        ...
+
+    async def cancel(
+        self, tenant_id: int, organiser_email: str, event_id: str, comment: str
+    ) -> None:
+        """Cancel the event, with `comment` to its attendees."""
         ...

@@ -9,6 +9,8 @@ network: exponential backoff with full jitter); or parked and the administrators
 A row found in flight after its lease (its process died mid-send) goes back to pending with
 `needs_check`: before it is sent again the Messenger is asked whether the platform already has
 it (the outbox key travels with the message), so a crash neither loses nor repeats a message.
+A reply with files (an .ics invitation, for one person) cannot carry its key; the Messenger is
+given its file names and text to recognise it by instead.
 
 An edit of a sent message is an update on the platform (`Messenger.update`, retried like a
 send; repeating one is harmless, so it is never checked first); an edit of an unsent message
@@ -210,9 +212,15 @@ class Relay:
             await self._defer(claim, DeliveryFailed("platform paused", retry_after=paused))
             return
         if claim.needs_check and claim.edit_of is None:
+            files = [f.filename for f in claim.reply.files]
             try:
                 found = await messenger.already_delivered(
-                    claim.to, claim.key, since=claim.check_since, thread=claim.thread
+                    claim.to,
+                    claim.key,
+                    since=claim.check_since,
+                    thread=claim.thread,
+                    files=files,
+                    comment=claim.reply.text if files else None,
                 )
             except DeliveryFailed as failure:
                 if failure.retry_after is not None:

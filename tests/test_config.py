@@ -23,6 +23,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "DATABASE_URL",
         "SLIS_TIMEZONE",
         "SLIS_DEFAULT_LA_CODE",
+        "GRAPH_TENANT_ID",
+        "GRAPH_CLIENT_ID",
+        "GRAPH_CLIENT_SECRET",
+        "GRAPH_LA_CODES",
+        "GRAPH_API_URL",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no developer's .env
@@ -124,3 +129,36 @@ def test_the_network_guard_refuses_anything_but_loopback() -> None:
         socket.create_connection(("slack.com", 443), timeout=1)
     with pytest.raises(NetworkAccessError), socket.socket() as s:
         s.connect(("192.0.2.1", 443))
+
+
+def test_graph_is_off_unless_configured_and_never_shows_its_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().graph() is None
+    monkeypatch.setenv("GRAPH_TENANT_ID", "contoso.onmicrosoft.com")
+    monkeypatch.setenv("GRAPH_CLIENT_ID", "11111111-2222-3333-4444-555555555555")
+    monkeypatch.setenv("GRAPH_CLIENT_SECRET", "very-secret-value")
+    graph = load_settings().graph()
+    assert graph is not None
+    assert graph.la_codes is None  # every local authority
+    assert graph.api_url == "https://graph.microsoft.com/v1.0"
+    assert "very-secret-value" not in repr(graph) + repr(load_settings())
+    monkeypatch.setenv("GRAPH_LA_CODES", "881, 935")
+    graph = load_settings().graph()
+    assert graph is not None and graph.la_codes == frozenset({881, 935})
+
+
+def test_every_graph_problem_is_named_in_one_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPH_CLIENT_ID", "11111111-2222-3333-4444-555555555555")
+    monkeypatch.setenv("GRAPH_LA_CODES", "881,Essex")
+    monkeypatch.setenv("GRAPH_API_URL", "http://graph.example.org")
+    with pytest.raises(ConfigError) as raised:
+        load_settings().graph()
+    message = str(raised.value)
+    for expected in (
+        "GRAPH_TENANT_ID is missing",
+        "GRAPH_CLIENT_SECRET is missing",
+        "'Essex' is not an LA code",
+        "GRAPH_API_URL must be an https:// address",
+    ):
+        assert expected in message

@@ -97,6 +97,8 @@ class WorkspaceSpec(Spec):
 class QuadrantSpec(Spec):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     districts: list[Name] = []
+    # The Slack channel where the quadrant's meetings are announced, by id (e.g. C0123ABCD).
+    channel: Annotated[str, Field(pattern=r"^[CG][A-Z0-9]{2,63}$")] | None = None
 
 
 class PartnershipSpec(Spec):

@@ -265,7 +265,12 @@ class _Writer:
                 workspace_id=w.id,
             )
         for q in checked.quadrants:
-            self._upsert("quadrant", state.quadrants, q.name, Quadrant, {}, name=q.name)
+            channel = (
+                {"channel_platform": "slack", "channel_id": q.channel}
+                if q.channel is not None
+                else {"channel_platform": None, "channel_id": None}
+            )
+            self._upsert("quadrant", state.quadrants, q.name, Quadrant, channel, name=q.name)
         self.session.flush()
         for q in checked.quadrants:
             for district in q.districts:

@@ -93,6 +93,12 @@ class IdentityService:
             )
             return _linked(session, chat, tenant, person)
 
+    def la_code_of(self, tenant_id: int) -> int | None:
+        """The local authority code of a tenant (None if there is no such tenant)."""
+        with self._db.session() as s:
+            tenant = s.get(Tenant, tenant_id)
+            return None if tenant is None else tenant.la_code
+
     def _tenant(self, session: Session, chat: ChatUser) -> Tenant | None:
         workspace = session.exec(
             select(ChatWorkspace).where(

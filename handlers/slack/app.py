@@ -29,6 +29,7 @@ from bot.ports import ChatProfiles
 from bot.replies.reminders import CANCEL_ACTION as CANCEL_REMINDER
 from bot.replies.support import ACTION_PREFIX as SUPPORT_PREFIX
 from bot.services.healthcheck.prompts import START_ACTION as START_HEALTHCHECK
+from bot.services.meetings.common import ACTION_PREFIX as MEETING_PREFIX
 from bot.types import ChatUser, Context, Paragraph, Platform, Reply
 from handlers.slack import render
 from handlers.slack.dedupe import dedupe_middleware
@@ -44,6 +45,8 @@ ANYTHING = re.compile(".*")
 FORM_CALLBACKS = re.compile(r"^slis\.")
 # A support card's buttons: `slis.support.<action>` (see bot.replies.support.LABELS).
 SUPPORT_ACTIONS = re.compile(rf"^{re.escape(SUPPORT_PREFIX)}")
+# A meeting message's buttons: `slis.meeting.<action>[.<suffix>]` (see bot.services.meetings).
+MEETING_ACTIONS = re.compile(rf"^{re.escape(MEETING_PREFIX)}")
 # Not `/slis` itself: when a `/slis` answer misses Bolt's 3-second wait for the ack, Bolt
 # tries the next matching listener, which must not then answer "I only answer /slis".
 OTHER_COMMANDS = re.compile(rf"^(?!{re.escape(COMMAND)}$)")
@@ -285,6 +288,7 @@ def routes(handlers: SlackHandlers) -> list[Route]:
         Route("action", START_HEALTHCHECK, handlers.modals.start_healthcheck),
         Route("action", BACK_ACTION, handlers.modals.back),
         Route("action", SUPPORT_ACTIONS, handlers.modals.support_action),
+        Route("action", MEETING_ACTIONS, handlers.modals.meeting_action),
         Route("view", FORM_CALLBACKS, handlers.modals.submitted),
         Route("action", ANYTHING, handlers.not_yet_handled),
         Route("view", ANYTHING, handlers.not_yet_handled),

@@ -17,9 +17,17 @@ metadata unless new metadata is given; `updated` lists the updates it accepted.
 Files go the way `files_upload_v2` sends them: `files.getUploadURLExternal` issues a file id
 and an upload URL on this fake (`http://127.0.0.1:<port>/upload/<file id>`, recorded as the
 method "upload"); the POST there keeps the raw bytes (or the first part of a multipart body);
-`files.completeUploadExternal` shares the uploaded files into `channel_id`, and
-`uploaded_files` lists what was shared. `fail(...)` and `rate_limit(...)` apply to all three,
-and `Retry-After` is sent whenever `retry_after` is given, 0 included.
+`files.completeUploadExternal` shares the uploaded files into `channel_id` (in the thread of
+`thread_ts`, if given), and `uploaded_files` lists what was shared. A share is also a message
+from the bot, as on Slack: its text is the `initial_comment` and it has a `files` list (id,
+name, title); `conversations.history` and `conversations.replies` show it in order with the
+other messages, while `posted` keeps to what chat.postMessage accepted. `fail(...)` and
+`rate_limit(...)` apply to all three, and `Retry-After` is sent whenever `retry_after` is
+given, 0 included; `fail(..., after=True)` does the work first and then answers the failure
+(Slack completed the upload but the answer was lost). `share_answers_ts` makes
+files.completeUploadExternal's answer say where each file was shared (`shares`), which Slack's
+answer does not always. `share_file_as` puts a message with a file from anyone (a person,
+say) into a conversation.
 """
 
 from __future__ import annotations
@@ -67,6 +75,7 @@ class Failure:
     error: str | None = None
     retry_after: int | None = None
     times: int | None = 1
+    after: bool = False  # do what the call asks, then answer the failure
 
 
 @dataclass
@@ -100,6 +109,9 @@ class Posted:
     blocks: list[dict[str, Any]] | None = None
     thread_ts: str | None = None  # the parent's ts, for a reply in a thread
     updates: int = 0  # how many times chat.update changed it
+    # A file share (files.completeUploadExternal): the files it carries (id, name, title).
+    files: tuple[dict[str, str], ...] = ()
+    user: str = BOT_USER_ID  # who sent it: the bot, unless a test says a person did
 
     @property
     def key(self) -> str | None:
@@ -131,6 +143,8 @@ class UploadedFile:
     channel_id: str | None
     content: bytes = field(repr=False)
     initial_comment: str | None = None
+    thread_ts: str | None = None  # the parent's ts, for a share in a thread
+    ts: str | None = None  # the ts of the message that shared it (None: not shared)
 
 
 @dataclass
@@ -144,6 +158,7 @@ class FakeSlackApi:
     socket_received: list[dict[str, Any]] = field(default_factory=list)
 
     missing_channels: set[str] = field(default_factory=set)
+    share_answers_ts: bool = False
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -183,12 +198,14 @@ class FakeSlackApi:
         error: str | None = None,
         retry_after: int | None = None,
         times: int | None = 1,
+        after: bool = False,
     ) -> None:
-        """Make the next `times` calls to `method` fail."""
+        """Make the next `times` calls to `method` fail; with `after`, only once it has done
+        what it was asked (the answer is lost, not the work)."""
         if status == 429 and error is None:
             error = "ratelimited"
         with self._lock:
-            self._failures[method] = Failure(status, error, retry_after, times)
+            self._failures[method] = Failure(status, error, retry_after, times, after)
 
     def intermittent(self, method: str, *, status: int = 500, every: int = 3) -> None:
         """Fail every `every`-th call to `method` with HTTP `status`, until told otherwise."""
@@ -205,11 +222,37 @@ class FakeSlackApi:
             self._rate_limit = RateLimit(per_second, chosen, retry_after)
 
     def posted(self, channel: str | None = None) -> list[Posted]:
-        """Messages posted (to `channel`, or anywhere), oldest first."""
+        """Messages chat.postMessage accepted (in `channel`, or anywhere), oldest first; file
+        shares are in `uploaded_files` and `conversation`."""
+        return [m for m in self.conversation(channel) if not m.files and m.user == BOT_USER_ID]
+
+    def conversation(self, channel: str | None = None) -> list[Posted]:
+        """Every message (in `channel`, or anywhere), file shares included, oldest first."""
         with self._lock:
             if channel is not None:
                 return list(self._posted.get(channel, []))
             return sorted((m for msgs in self._posted.values() for m in msgs), key=lambda m: m.at)
+
+    def share_file_as(
+        self,
+        user: str,
+        channel: str,
+        filename: str,
+        *,
+        text: str = "",
+        thread_ts: str | None = None,
+    ) -> str:
+        """`user` (a person, or BOT_USER_ID) shares a file called `filename` into `channel`
+        with `text`, as if through Slack's own client; returns the message's ts."""
+        ts = f"{int(time.time())}.{next(self._ts):06d}"
+        with self._lock:
+            file_id = f"F{next(self._file_ids):08d}"
+            files = ({"id": file_id, "name": filename, "title": filename},)
+            shared = Posted(
+                channel, ts, text, None, time.time(), thread_ts=thread_ts, files=files, user=user
+            )
+            self._posted.setdefault(channel, []).append(shared)
+        return ts
 
     def updated(self, channel: str | None = None) -> list[Updated]:
         """Updates chat.update accepted (in `channel`, or anywhere), in order."""
@@ -365,6 +408,8 @@ class FakeSlackApi:
         call = Call(method, params, dict(request.headers), request.method)
         failure = self._record(call) or self._limited(call)
         if failure is not None:
+            if failure.after:
+                self._answer(method, params)
             return self._failed(failure)
         return web.json_response(self._answer(method, params))
 
@@ -459,6 +504,12 @@ class FakeSlackApi:
         if channel is not None and channel in self.missing_channels:
             return {"ok": False, "error": "channel_not_found"}
         comment = params.get("initial_comment")
+        comment = None if comment is None else str(comment)
+        thread_ts = params.get("thread_ts")
+        thread_ts = None if thread_ts is None else str(thread_ts)
+        # The share is a message in the channel (a user id stands for the DM with them).
+        where = None if channel is None else f"D{channel}" if channel[:1] in ("U", "W") else channel
+        ts = None if where is None else f"{int(time.time())}.{next(self._ts):06d}"
         done: list[UploadedFile] = []
         with self._lock:
             for item in wanted:
@@ -468,12 +519,22 @@ class FakeSlackApi:
                 filename = self._issued[file_id]
                 title = str(item.get("title") or filename)
                 content = self._file_bytes[file_id]
-                done.append(UploadedFile(file_id, filename, title, channel, content, comment))
+                done.append(
+                    UploadedFile(file_id, filename, title, channel, content, comment, thread_ts, ts)
+                )
             self._uploaded.extend(done)
-        return {
-            "ok": True,
-            "files": [{"id": f.file_id, "name": f.filename, "title": f.title} for f in done],
-        }
+            files = tuple({"id": f.file_id, "name": f.filename, "title": f.title} for f in done)
+            if where is not None and ts is not None:
+                share = Posted(
+                    where, ts, comment, None, time.time(), thread_ts=thread_ts, files=files
+                )
+                self._posted.setdefault(where, []).append(share)
+        answered: list[dict[str, Any]] = [dict(f) for f in files]
+        if self.share_answers_ts and where is not None:
+            kind = "private" if where[:1] in ("D", "G") else "public"
+            for f in answered:
+                f["shares"] = {kind: {where: [{"ts": ts}]}}
+        return {"ok": True, "files": answered}
 
     def _store(self, channel: str, ts: str, params: dict[str, Any]) -> str:
         """Keep a posted message; returns the channel it landed in."""
@@ -560,12 +621,17 @@ class FakeSlackApi:
         page = found[offset : offset + limit]
         messages = []
         for m in page:
-            message: dict[str, Any] = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID}
+            message: dict[str, Any] = {"type": "message", "user": m.user}
+            if m.user == BOT_USER_ID:
+                message["bot_id"] = BOT_ID
             message.update(text=m.text, ts=m.ts)
             if m.thread_ts is not None:
                 message["thread_ts"] = m.thread_ts
             if with_metadata and m.metadata is not None:
                 message["metadata"] = m.metadata
+            if m.files:
+                message["files"] = [dict(f) for f in m.files]
+                message["upload"] = True
             messages.append(message)
         more = offset + limit < len(found)
         return {
@@ -580,7 +646,7 @@ class FakeSlackApi:
         file_id = request.match_info["file_id"]
         call = Call("upload", {"file_id": file_id}, dict(request.headers))
         failure = self._record(call) or self._limited(call)
-        if failure is not None:
+        if failure is not None and not failure.after:
             return self._failed(failure)
         if request.content_type.startswith("multipart/"):
             content = b""
@@ -594,6 +660,8 @@ class FakeSlackApi:
             if file_id not in self._issued:
                 return web.Response(status=404, text="unknown upload")
             self._file_bytes[file_id] = content
+        if failure is not None:
+            return self._failed(failure)
         return web.Response(text=f"OK - {len(content)}")
 
     async def _hook(self, request: web.Request) -> web.Response:

@@ -28,6 +28,7 @@ from storage.models import (
     Alliance,
     AllianceQuadrant,
     ChatIdentity,
+    ChatWorkspace,
     Partnership,
     Person,
     Quadrant,
@@ -57,6 +58,8 @@ class Place:
     partnerships: dict[str, int] = field(default_factory=dict)
     alliances: dict[str, int] = field(default_factory=dict)
     people: dict[str, int] = field(default_factory=dict)
+    # The Slack team the chat identities are in (default: one made up from the tenant id).
+    workspace: str | None = None
 
     def _add(self, row: Any) -> int:
         with self.db.session() as s:
@@ -110,7 +113,7 @@ class Place:
                     tenant_id=self.tenant_id,
                     person_id=person_id,
                     platform="slack",
-                    workspace_id=f"T{self.tenant_id:04d}",
+                    workspace_id=self.workspace or f"T{self.tenant_id:04d}",
                     user_id=f"U{person_id:06d}",
                 )
             )
@@ -146,9 +149,10 @@ def make_place(db: Database, *, la_code: int = 881, name: str = "Sample County")
     return Place(db, tenant_id)
 
 
-def make_county(db: Database) -> Place:
+def make_county(db: Database, *, workspace: str | None = None) -> Place:
     """Two quadrants, West and South, with leads, alliances and reps in and out of West."""
     p = make_place(db)
+    p.workspace = workspace
     for q in ("West", "South"):
         p.quadrant(q)
     p.partnership("Colne Valley Partnership", "West")
@@ -218,7 +222,8 @@ class MeetingWorld:
         person_id = self.person(name)
         with self.db.session() as s:
             grants = grants_for(s, self.tenant_id, person_id)
-        chat = ChatUser(Platform.SLACK, f"T{self.tenant_id:04d}", f"U{person_id:06d}")
+        team = self.place.workspace or f"T{self.tenant_id:04d}"
+        chat = ChatUser(Platform.SLACK, team, f"U{person_id:06d}")
         return Actor(chat, self.tenant_id, "Sample County", person_id, name, grants)
 
     def at(self, when: datetime) -> None:
@@ -241,9 +246,16 @@ class MeetingWorld:
         return {by_id[p] for p in person_ids}
 
 
-def meeting_world(db: Database, start: datetime | None = None) -> MeetingWorld:
-    """The world, standing on Mon 1 Mar 2027 09:00 London time (GMT) unless told otherwise."""
-    place = make_county(db)
+def meeting_world(
+    db: Database, start: datetime | None = None, *, workspace: str | None = None
+) -> MeetingWorld:
+    """The world, standing on Mon 1 Mar 2027 09:00 London time (GMT) unless told otherwise;
+    with `workspace`, everyone's Slack identity is in that team (and the team is the county's)."""
+    place = make_county(db, workspace=workspace)
+    if workspace is not None:
+        with db.session() as s:
+            tenant = place.tenant_id
+            s.add(ChatWorkspace(tenant_id=tenant, platform="slack", workspace_id=workspace))
     with db.session() as s:
         west = s.get(Quadrant, place.quadrants["West"])
         assert west is not None
