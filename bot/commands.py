@@ -359,11 +359,12 @@ def support_commands(ask: AskFlow, support: SupportService, views: SupportViews)
 
 
 MEETING_FORMS = ("new", "order", "minutes", "change", "cancel")
-MEETING_WORDS = ("list", "show", "tally", "agenda", *MEETING_FORMS)
+MEETING_WORDS = ("list", "show", "tally", "agenda", "notetaker", *MEETING_FORMS)
 MEETING_USAGE = (
     "meeting [list]  |  meeting new [quadrant]  |  meeting show <ref>  |  meeting tally <ref>"
     "  |  meeting agenda <ref> <item>  |  meeting order <ref>  |  meeting minutes <ref>"
-    "  |  meeting change <ref>  |  meeting cancel <ref>"
+    "  |  meeting notetaker <ref> <e-mail|me|none>  |  meeting change <ref>"
+    "  |  meeting cancel <ref>"
 )
 
 
@@ -405,6 +406,9 @@ def meeting_commands(meetings: Meetings) -> list[Command]:
                         hint="Or press *Add an agenda item* on the meeting's invitation.",
                     )
                 return meetings.agenda.add(actor, ref, item)
+            case "notetaker":
+                ref = _meeting_ref(rest, "notetaker")
+                return meetings.minutes.name_note_taker(actor, ref, rest[len(ref) :])
             case word if word in MEETING_FORMS:
                 raise UserError(
                     f"That form opens from the chat box: type `{COMMAND} meeting {word}`."

@@ -108,12 +108,25 @@ def invitation(
     return Reply(text, tuple(blocks))
 
 
-def calendar_file(view: MeetingView, file: Attachment, *, cancelled: bool) -> Reply:
-    """The message that carries the .ics file, right after the invitation or cancellation."""
+def calendar_file(
+    view: MeetingView, file: Attachment, *, cancelled: bool, sequence: int = 0
+) -> Reply:
+    """The message that carries the .ics file, right after the invitation or cancellation.
+
+    Its words differ from one version of the file to the next (the time, and the update's
+    number): the relay recognises a file it may already have sent by its name and these words.
+    """
     if cancelled:
-        text = f"To take {view.reference} out of your calendar, open the attached file."
+        text = (
+            f"To take {view.reference} ({view.when}) out of your calendar, open the attached file."
+        )
+    elif sequence:
+        text = (
+            f"To update {view.reference} ({view.when}) in your calendar, open the attached file"
+            f" (update {sequence})."
+        )
     else:
-        text = f"To add {view.reference} to your calendar, open the attached file."
+        text = f"To add {view.reference} ({view.when}) to your calendar, open the attached file."
     return Reply(text, (Context(text),), files=(file,))
 
 

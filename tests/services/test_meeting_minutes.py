@@ -319,3 +319,33 @@ def test_an_action_set_inside_the_reminder_window_is_not_reminded_again(db: Data
     assert mn.sweep(w.clock.now())["action_reminders"] == 0
     assert w.outbox(f"meeting-action:{action}:remind") == []
     assert len(w.outbox(f"meeting-action:{action}:assigned")) == 1
+
+
+def test_the_chair_names_a_note_taker_who_may_then_record_the_minutes(db: Database) -> None:
+    w = meeting_world(db)
+    m = book(w)
+    mn = Minutes(w.db, w.clock, w.calendars)
+    ref = meeting(w, m).reference
+    w.at(STARTS)
+    with pytest.raises(Forbidden):
+        open_form(mn, w, m, "Wren Halloway")
+    wren = "wren.halloway@schools.example.org"
+    with pytest.raises(NotFound):  # South's chair cannot see West's meeting
+        mn.name_note_taker(w.actor("Sol Southgate"), ref, wren)
+    with pytest.raises(Forbidden, match="name the note-taker"):
+        mn.name_note_taker(w.actor("Corin Ashdale"), ref, wren)  # an invitee, not the chair
+    with pytest.raises(NotFound, match=r"nobody\.example\.org"):
+        mn.name_note_taker(w.actor("Juno Chairwell"), ref, "someone@nobody.example.org")
+    version = meeting(w, m).version
+
+    said = mn.name_note_taker(w.actor("Juno Chairwell"), ref, wren.upper())
+    assert "Wren Halloway will take the notes" in said.text
+    assert meeting(w, m).note_taker_person_id == w.person("Wren Halloway")
+    assert meeting(w, m).version == version + 1
+    assert isinstance(open_form(mn, w, m, "Wren Halloway"), ShowPage)
+
+    said = mn.name_note_taker(w.actor("Juno Chairwell"), ref, "none")
+    assert "Nobody is named" in said.text
+    assert meeting(w, m).note_taker_person_id is None
+    with pytest.raises(Forbidden):
+        open_form(mn, w, m, "Wren Halloway")

@@ -48,6 +48,7 @@ from bot.services.meetings.common import (
     may_manage,
     meeting_id_of,
     names_of,
+    require_manager,
     tenant_of,
 )
 from bot.services.meetings.reminding import reachable
@@ -55,7 +56,7 @@ from bot.services.outbox import Recipient, enqueue
 from bot.types import Actor, Paragraph, Reply
 from storage.engine import Database
 from storage.meeting_tables import Meeting, MeetingAction, MeetingInvitee
-from storage.models import aware, maybe_aware
+from storage.models import Person, aware, maybe_aware
 from storage.outbox_tables import OutboxMessage
 
 MINUTES_CALLBACK = "slis.meeting.minutes"
@@ -419,6 +420,54 @@ class Minutes:
         return {int(k[len(prefix) :]) for k in keys if k[len(prefix) :].isdigit()}
 
     # --- done -----------------------------------------------------------------------------
+
+    def name_note_taker(self, actor: Actor, ref: str, who: str) -> Reply:
+        """`/slis meeting notetaker <ref> <e-mail | me | none>`: the chair names who records the
+        minutes (an invitee, or anyone in the directory by e-mail), or takes it back."""
+        tenant_id = tenant_of(actor)
+        wanted = who.strip().lower()
+        if not wanted:
+            raise UserError(
+                "Who takes the notes? Give their e-mail address, `me`, or `none`.",
+                hint=f"e.g. `/slis meeting notetaker {ref} wren.halloway@school.example.org`",
+            )
+        for _ in range(3):
+            with self.db.session() as s:
+                meeting = find_meeting(s, actor, ref)
+                require_manager(actor, meeting, "name the note-taker")
+                if meeting.state == State.CANCELLED.value:
+                    raise UserError(f"{meeting.reference} was cancelled.")
+                person: Person | None = None
+                if wanted == "me":
+                    person = s.get(Person, actor.person_id)
+                elif wanted != "none":
+                    person = s.exec(
+                        select(Person).where(Person.tenant_id == tenant_id, Person.email == wanted)
+                    ).first()
+                    if person is None:
+                        raise NotFound(
+                            f"Nobody in the directory has the e-mail address {who.strip()}.",
+                            hint="Check the address, or ask your LA administrator to add them.",
+                        )
+                meeting_id, read_version = meeting.id, meeting.version
+                reference = meeting.reference
+            assert meeting_id is not None
+            with self.db.session() as s:
+                taker = None if person is None else person.id
+                if guarded_update(
+                    s, meeting_id, read_version, self.clock.now(), note_taker_person_id=taker
+                ):
+                    break
+        else:
+            raise UserError("Others are changing this meeting right now: please try again.")
+        if person is None:
+            message = f"Nobody is named to take the notes of {reference}: you record the minutes."
+        else:
+            message = (
+                f"{person.name} will take the notes of {reference}: after the meeting they are"
+                f" asked for the minutes (`/slis meeting minutes {reference}`), as you are."
+            )
+        return Reply(message, (Paragraph(message),))
 
     def mark_done(self, actor: Actor, action_id: int) -> Reply:
         """The owner or a manager marks an action done; the action card as it now is."""

@@ -406,7 +406,9 @@ class Publication:
                 Message(
                     ics_key(m.id, m.ics_sequence, pid),
                     to,
-                    present.calendar_file(view, attachment, cancelled=cancelled),
+                    present.calendar_file(
+                        view, attachment, cancelled=cancelled, sequence=m.ics_sequence
+                    ),
                 )
             )
         channel = self._channel(s, m)
