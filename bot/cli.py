@@ -1,4 +1,5 @@
-"""The `slis` command: serve the bot, migrate the database, import the directory."""
+"""The `slis` command: serve the bot, migrate the database, import the directory, package the
+Teams app."""
 
 from __future__ import annotations
 
@@ -297,3 +298,63 @@ def outbox_retry_cmd(
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None
     typer.echo(f"Message {row_id} ({row.key}) is queued again; a running server sends it soon.")
+
+
+# --- slis teams: the Microsoft Teams app package ---------------------------------------------
+
+teams_app = typer.Typer(help="Microsoft Teams: the app package to upload.", no_args_is_help=True)
+app.add_typer(teams_app, name="teams")
+
+
+@teams_app.command("package")
+def teams_package_cmd(
+    out: Annotated[Path, typer.Option(help="Where to write the zip")] = Path("slis-bot-teams.zip"),
+    app_id: Annotated[
+        str | None,
+        typer.Option(help="The bot's Microsoft App ID (default: TEAMS_APP_ID)", show_default=False),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            help="The bot's public host name, for the manifest's links and valid domains"
+            " (default: keep slis.example.org)",
+            show_default=False,
+        ),
+    ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            file_okay=False,
+            exists=True,
+            help="Folder with manifest.json and the icons (default: the repository's"
+            " manifest/teams)",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Check manifest/teams against the Teams schema and zip it with its icons for upload."""
+    from bot.teams_package import SOURCE_DIR, TEMPLATE_HOST, InvalidManifest, build_package
+
+    app_id = app_id or _settings().teams_app_id
+    if not app_id:
+        typer.echo(
+            "Give the bot's Microsoft App ID: --app-id ID, or set TEAMS_APP_ID."
+            " Teams refuses an app whose bot id is not its app registration's.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        manifest = build_package(out, app_id, host, source or SOURCE_DIR)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except InvalidManifest as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Wrote {out}: manifest {manifest['version']} for app {manifest['id']}.")
+    if host is None:
+        typer.echo(
+            f"Its links still point at {TEMPLATE_HOST}: give --host with the bot's public host"
+            " name before you upload it to Teams.",
+            err=True,
+        )

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         description="Comma-separated LA codes whose meetings go into Outlook calendars through"
         " Graph; empty: all of this deployment's.",
     )
+    teams_app_id: str | None = Field(
+        default=None,
+        description="Microsoft Teams: the bot's Microsoft App ID (its Entra ID app registration);"
+        " `slis teams package` puts it in the app manifest.",
+    )
     host: str = "127.0.0.1"
     port: int = 3000
     log_level: str = "INFO"
