@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.services.calendar import TenantCalendar
+from bot.services.calendar_file import fmt
 from bot.services.meetings.common import ACTION_PREFIX, State, day_text, when_text
 from bot.types import (
     Actions,
@@ -50,7 +51,7 @@ def action_id(name: str) -> str:
 
 def date_text(d: date) -> str:
     """E.g. "Tue 2 Mar 2027"."""
-    return f"{d:%a} {d.day} {d:%b %Y}"
+    return fmt(d)
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,7 @@ def build_healthcheck_directory(db: Database) -> HealthcheckDirectory:
             ),
         ]
         for user, name, email, role, kind, scope in extra:
-            person_id = _person(s, essex, user, name, email)
+            person_id = slack_person(s, essex, user, name, email)
             assert scope is not None
             s.add(
                 RoleAssignment(
@@ -169,7 +169,8 @@ def build_healthcheck_directory(db: Database) -> HealthcheckDirectory:
     )
 
 
-def _person(s: Session, tenant: int, user: str, name: str, email: str) -> int:
+def slack_person(s: Session, tenant: int, user: str, name: str, email: str) -> int:
+    """A person in the directory with a Slack identity in the Essex team; their id."""
     person = Person(tenant_id=tenant, name=name, email=email)
     s.add(person)
     s.flush()
@@ -190,7 +191,7 @@ def _person(s: Session, tenant: int, user: str, name: str, email: str) -> int:
 def add_late_head(db: Database, directory: HealthcheckDirectory) -> int:
     """Lena Late becomes a head in North East (of Oakwood, beside Hana) after the launch."""
     with db.session() as s:
-        person_id = _person(
+        person_id = slack_person(
             s, directory.base.essex_id, LATE_HEAD, "Lena Late", "lena.late@oakwood.example.org"
         )
         s.add(

@@ -49,8 +49,6 @@ from storage.models import (
     Alliance,
     AllianceExpertise,
     AllianceQuadrant,
-    ChatIdentity,
-    Person,
     Quadrant,
     RoleAssignment,
     School,
@@ -77,6 +75,7 @@ from tests.slack.harness import (
 from tests.slack.healthcheck_world import (
     Shown,
     buttons,
+    slack_person,
     slack_would_show,
     texts,
     view_of,
@@ -254,21 +253,7 @@ def build_support_directory(db: Database) -> SupportDirectory:
 
 def _person(s: Session, tenant: int, user: str, name: str) -> int:
     email = name.lower().replace(" ", ".") + "@schools.example.org"
-    row = Person(tenant_id=tenant, name=name, email=email)
-    s.add(row)
-    s.flush()
-    assert row.id is not None
-    s.add(
-        ChatIdentity(
-            tenant_id=tenant,
-            person_id=row.id,
-            platform="slack",
-            workspace_id=ESSEX_TEAM,
-            user_id=user,
-            source="directory",
-        )
-    )
-    return row.id
+    return slack_person(s, tenant, user, name, email)
 
 
 # --- Slack payloads ----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from bot.services.meetings.common import (
     Mode,
     Rsvp,
     State,
+    at_text,
     find_meeting,
     guarded_update,
     invite_key,
@@ -49,7 +50,7 @@ from bot.services.meetings.publication import (
     moment_text,
     people_of,
 )
-from bot.services.meetings.slots import MAX_MINUTES, MIN_MINUTES
+from bot.services.meetings.slots import length_problem
 from bot.services.outbox import Message, Recipient, enqueue_many
 from bot.types import Actor, Reply
 from storage.engine import Database
@@ -612,15 +613,10 @@ def _check_change(
 ) -> None:
     errors: dict[str, str] = {}
     if starts <= now:
-        local = calendar.local(starts)
-        errors["start"] = (
-            f"{local:%a} {local.day} {local:%b %Y} at {local:%H:%M} has already passed."
-        )
-    if not MIN_MINUTES <= minutes <= MAX_MINUTES:
-        errors["length"] = (
-            f"A meeting lasts from {MIN_MINUTES} minutes to {MAX_MINUTES // 60} hours,"
-            f" not {minutes} minutes."
-        )
+        errors["start"] = f"{at_text(calendar, starts)} has already passed."
+    length = length_problem(minutes)
+    if length is not None:
+        errors["length"] = length
     if m.mode == Mode.IN_PERSON and not venue:
         errors["venue"] = "Say where the meeting is."
     if venue and len(venue) > VENUE_LIMIT:

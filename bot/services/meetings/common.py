@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select, update
 
 from bot.errors import Forbidden, NotFound, UserError
 from bot.services.calendar import TenantCalendar
+from bot.services.calendar_file import fmt
 from bot.types import Actor, Role, ScopeKind
 from storage.meeting_tables import Meeting, MeetingCounter, MeetingInvitee
 from storage.models import Person
@@ -205,13 +206,17 @@ def meeting_id_of(value: str) -> int:
 
 def day_text(calendar: TenantCalendar, t: datetime) -> str:
     """E.g. "Tue 2 Mar 2027" in the tenant's local time."""
-    local = calendar.local(t)
-    return f"{local:%a} {local.day} {local:%b %Y}"
+    return fmt(calendar.local(t).date())
 
 
 def time_text(calendar: TenantCalendar, t: datetime) -> str:
     """E.g. "16:00" in the tenant's local time."""
     return f"{calendar.local(t):%H:%M}"
+
+
+def at_text(calendar: TenantCalendar, t: datetime) -> str:
+    """E.g. "Tue 2 Mar 2027 at 16:00" (local time)."""
+    return f"{day_text(calendar, t)} at {time_text(calendar, t)}"
 
 
 def when_text(calendar: TenantCalendar, starts: datetime, ends: datetime) -> str:

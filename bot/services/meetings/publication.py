@@ -34,6 +34,7 @@ from bot.services.meetings import ics
 from bot.services.meetings.common import (
     Rsvp,
     State,
+    at_text,
     day_text,
     guarded_update,
     ics_key,
@@ -173,7 +174,7 @@ def moment_text(calendar: TenantCalendar, at: datetime, now: datetime) -> str:
     """When a message will go: "now", or e.g. "on Tue 2 Mar 2027 at 07:30"."""
     if at <= now:
         return "now"
-    return f"on {day_text(calendar, at)} at {time_text(calendar, at)}"
+    return f"on {at_text(calendar, at)}"
 
 
 class Publication:
@@ -485,30 +486,25 @@ async def publish_due(
     for item in await asyncio.to_thread(publication.due, now):
         event_id: str | None = None
         join_url: str | None = None
-        if calendar is not None and calendar.configured(item.tenant_id):
+        # `configured` may read the database (a tenant's LA code), so not on the event loop.
+        if calendar is not None and await asyncio.to_thread(calendar.configured, item.tenant_id):
             try:
                 done, event_id, join_url = await _to_calendar(calendar, item)
-            except CalendarUnavailable as exc:
-                gave_up = await asyncio.to_thread(
-                    publication.failed,
-                    item.meeting_id,
-                    item.sequence,
-                    exc.reason,
-                    retry_after=exc.retry_after,
-                    permanent=exc.permanent,
-                )
-                count("calendar_gave_up" if gave_up else "calendar_deferred")
-                continue
             except Exception as exc:
-                # An adapter fault must not hold up the other meetings: count it as a failure.
-                log.exception("meeting %s: calendar call failed", item.meeting_id)
+                failure = exc if isinstance(exc, CalendarUnavailable) else None
+                if failure is None:
+                    # An adapter fault must not hold up the other meetings: a failure to retry.
+                    log.exception("meeting %s: calendar call failed", item.meeting_id)
+                    failure = CalendarUnavailable(
+                        f"unexpected calendar error ({type(exc).__name__})"
+                    )
                 gave_up = await asyncio.to_thread(
                     publication.failed,
                     item.meeting_id,
                     item.sequence,
-                    f"unexpected calendar error ({type(exc).__name__})",
-                    retry_after=None,
-                    permanent=False,
+                    failure.reason,
+                    retry_after=failure.retry_after,
+                    permanent=failure.permanent,
                 )
                 count("calendar_gave_up" if gave_up else "calendar_deferred")
                 continue

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from bot.services.calendar import TenantCalendar
 from bot.services.calendar_file import fmt
+from bot.services.meetings.common import at_text
 
 __all__ = [
     "FIRST_SLOT_FIELD",
@@ -41,6 +42,7 @@ __all__ = [
     "SlotProblem",
     "SlotWarning",
     "check_slots",
+    "length_problem",
 ]
 
 MIN_SLOTS = 2
@@ -107,15 +109,15 @@ def check_slots(
     seen: set[datetime] = set()
     for slot in slots:
         starts = slot.starts_at.astimezone(UTC)
-        when = _when(calendar, starts)
+        when = at_text(calendar, starts)
         if starts <= now:
             problems.append(SlotProblem(slot.field, f"{when} has already passed."))
-        if not MIN_MINUTES <= slot.minutes <= MAX_MINUTES:
+        length = length_problem(slot.minutes)
+        if length is not None:
             problems.append(
                 SlotProblem(
                     slot.field,
-                    f"A meeting lasts from {MIN_MINUTES} minutes to {MAX_MINUTES // 60} hours,"
-                    f" not {slot.minutes} minutes.",
+                    length,
                 )
             )
         if starts in seen:
@@ -133,12 +135,12 @@ def _deadline_problem(
     slots: Sequence[SlotInput], deadline: datetime, now: datetime, calendar: TenantCalendar
 ) -> str | None:
     if deadline <= now:
-        return f"The voting deadline, {_when(calendar, deadline)}, has already passed."
+        return f"The voting deadline, {at_text(calendar, deadline)}, has already passed."
     # Slots already past are refused on their own; measured against them the deadline would
     # be wrong twice over.
     to_come = [s.starts_at for s in slots if s.starts_at > now]
     if to_come and deadline >= min(to_come):
-        first = _when(calendar, min(to_come))
+        first = at_text(calendar, min(to_come))
         return f"Voting must close before the first time offered ({first})."
     return None
 
@@ -164,10 +166,14 @@ def _warnings(slot: SlotInput, calendar: TenantCalendar) -> list[SlotWarning]:
     return out
 
 
-def _when(calendar: TenantCalendar, t: datetime) -> str:
-    """An instant as people read it, in the calendar's zone: `Tue 27 Oct 2026 at 16:00`."""
-    local = calendar.local(t)
-    return f"{fmt(local.date())} at {local:%H:%M}"
+def length_problem(minutes: int) -> str | None:
+    """Why a meeting of `minutes` is too short or too long, or None."""
+    if MIN_MINUTES <= minutes <= MAX_MINUTES:
+        return None
+    return (
+        f"A meeting lasts from {MIN_MINUTES} minutes to {MAX_MINUTES // 60} hours,"
+        f" not {minutes} minutes."
+    )
 
 
 def _require_aware(t: datetime) -> None:
