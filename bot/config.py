@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -13,6 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_GRAPH_API_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_GRAPH_AUTHORITY_URL = "https://login.microsoftonline.com"
+# Where the Bot Framework publishes the keys that sign the tokens Teams sends the bot with.
+DEFAULT_TEAMS_OPENID_METADATA_URL = (
+    "https://login.botframework.com/v1/.well-known/openidconfiguration"
+)
+DEFAULT_TEAMS_AUTHORITY_URL = "https://login.microsoftonline.com"
+LOOPBACK_HTTP = "http://127.0.0.1:"
 
 
 class ConfigError(Exception):
@@ -55,6 +62,22 @@ class GraphCredentials:
 
     def __repr__(self) -> str:
         return f"GraphCredentials(tenant_id={self.tenant_id!r}, api_url={self.api_url!r})"
+
+
+@dataclass(frozen=True)
+class TeamsCredentials:
+    """The bot's Entra ID app registration for Microsoft Teams (never logged: it holds a
+    secret or a private key). Exactly one of `password` and `certificate_pem` is set."""
+
+    app_id: str
+    tenant_id: str
+    password: str | None
+    certificate_pem: str | None
+    openid_metadata_url: str
+    authority_url: str
+
+    def __repr__(self) -> str:
+        return f"TeamsCredentials(app_id={self.app_id!r}, tenant_id={self.tenant_id!r})"
 
 
 class Settings(BaseSettings):
@@ -112,6 +135,21 @@ class Settings(BaseSettings):
         description="Microsoft Teams: the bot's Microsoft App ID (its Entra ID app registration);"
         " `slis teams package` puts it in the app manifest.",
     )
+    teams_app_password: SecretStr | None = Field(
+        default=None, description="Microsoft Teams: a client secret of the bot's app registration."
+    )
+    teams_certificate_file: Path | None = Field(
+        default=None,
+        description="Microsoft Teams: instead of a password, a PEM file with the app"
+        " registration's certificate and its private key.",
+    )
+    teams_tenant_id: str | None = Field(
+        default=None,
+        description="Microsoft Teams: the Entra ID tenant the bot is registered in (single"
+        " tenant); requests from any other tenant are refused.",
+    )
+    teams_openid_metadata_url: str = DEFAULT_TEAMS_OPENID_METADATA_URL
+    teams_authority_url: str = DEFAULT_TEAMS_AUTHORITY_URL
     host: str = "127.0.0.1"
     port: int = 3000
     log_level: str = "INFO"
@@ -140,7 +178,13 @@ class Settings(BaseSettings):
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
+    @field_validator(
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "teams_app_password",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -218,12 +262,80 @@ class Settings(BaseSettings):
             frozenset(codes) or None,
         )
 
+    def teams(self) -> TeamsCredentials | None:
+        """The Microsoft Teams configuration, None when Teams is not configured at all.
+
+        Raises ConfigError naming every missing or malformed setting when it is partial. There
+        is no setting that accepts unsigned requests: the SDK's own switch for that
+        (DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS) stops the start instead.
+        """
+        app_id = (self.teams_app_id or "").strip()
+        tenant = (self.teams_tenant_id or "").strip()
+        password = _secret(self.teams_app_password) or None
+        cert_file = self.teams_certificate_file
+        problems: list[str] = []
+        if os.environ.get(UNSIGNED_SWITCH, "").strip().lower() not in (
+            "",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
+            problems.append(
+                f"{UNSIGNED_SWITCH} is set: this bot always checks the tokens Teams sends; unset it"
+            )
+        if not (password or cert_file or tenant):
+            # TEAMS_APP_ID alone only names the app for `slis teams package`.
+            return _refuse(problems) if problems else None
+        if not app_id:
+            problems.append("TEAMS_APP_ID is missing (the bot's Microsoft App ID)")
+        if not tenant:
+            problems.append("TEAMS_TENANT_ID is missing (the Entra ID tenant of the bot)")
+        if password and cert_file:
+            problems.append("set TEAMS_APP_PASSWORD or TEAMS_CERTIFICATE_FILE, not both")
+        elif not password and not cert_file:
+            problems.append("TEAMS_APP_PASSWORD or TEAMS_CERTIFICATE_FILE is missing")
+        pem: str | None = None
+        if cert_file is not None:
+            try:
+                pem = cert_file.read_text()
+            except OSError as exc:
+                problems.append(f"TEAMS_CERTIFICATE_FILE: cannot read {cert_file}: {exc.strerror}")
+            else:
+                if "PRIVATE KEY-----" not in pem or "CERTIFICATE-----" not in pem:
+                    problems.append(
+                        "TEAMS_CERTIFICATE_FILE must hold the certificate and its private key (PEM)"
+                    )
+        url = self.teams_openid_metadata_url
+        if not url.endswith("/openidconfiguration"):
+            problems.append("TEAMS_OPENID_METADATA_URL must end in /openidconfiguration")
+        # Keys fetched in the clear could be swapped; a loopback address is the operator's own.
+        if not url.startswith(("https://", LOOPBACK_HTTP)):
+            problems.append("TEAMS_OPENID_METADATA_URL must be an https:// address")
+        if not self.teams_authority_url.startswith("https://"):
+            problems.append("TEAMS_AUTHORITY_URL must be an https:// address")
+        if problems:
+            return _refuse(problems)
+        return TeamsCredentials(
+            app_id, tenant, password, pem, url, self.teams_authority_url.rstrip("/")
+        )
+
     def sqlite_path(self) -> Path | None:
         """The file behind a SQLite DATABASE_URL, None for other databases or memory."""
         prefix = self.database_url.split(":///", 1)
         if not prefix[0].startswith("sqlite") or len(prefix) != 2 or prefix[1] in ("", ":memory:"):
             return None
         return Path(prefix[1])
+
+
+# The Teams SDK's switch that stops it checking inbound tokens.
+UNSIGNED_SWITCH = "DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS"
+
+
+def _refuse(problems: list[str]) -> TeamsCredentials:
+    raise ConfigError(
+        "Microsoft Teams is not configured correctly:\n  - " + "\n  - ".join(problems)
+    )
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -29,6 +29,7 @@ from bot.replies import directory as present
 from bot.replies import support_views as present_support
 from bot.replies.healthcheck_report import present as present_report
 from bot.services.calendar import CalendarService
+from bot.services.conversations import Conversation, ConversationBook
 from bot.services.directory import DirectoryService
 from bot.services.healthcheck.answering import AnswerService
 from bot.services.healthcheck.launch_form import LaunchFlow
@@ -43,7 +44,7 @@ from bot.services.support.catalogue import Catalogues
 from bot.services.support.forms import ActionFlow, AskFlow
 from bot.services.support.requests import ESCALATE_AFTER, SupportService
 from bot.services.support.views import SupportViews
-from bot.types import Actor, ChatUser, Reply
+from bot.types import Actor, ChatUser, ConversationRef, Reply
 from storage.engine import Database
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,24 @@ class Core:
         )
         self._actors = ActorCache()
         self.inbound = InboundLedger(db, self.clock)
+        self.conversations = ConversationBook(db, self.clock)
+
+    async def conversation_seen(self, conversation: Conversation) -> bool:
+        """Remember a conversation the bot is in (installed there, or written to), so it can
+        post there later; False if its workspace belongs to no local authority here."""
+        ref = conversation.ref
+        tenant_id = await asyncio.to_thread(
+            self.identity.tenant_of, ref.platform, ref.workspace_id
+        )
+        if tenant_id is None:
+            log.info("a %s conversation in an unknown workspace: not kept", ref.platform.value)
+            return False
+        await asyncio.to_thread(self.conversations.seen, tenant_id, conversation)
+        return True
+
+    async def conversation_removed(self, ref: ConversationRef) -> None:
+        """The bot was removed from a conversation: stop delivering there, keep the rows."""
+        await asyncio.to_thread(self.conversations.removed, ref)
 
     async def identify(self, chat: ChatUser, profiles: ChatProfiles | None = None) -> Actor:
         """The actor for a chat user, linking them by their profile e-mail the first time."""

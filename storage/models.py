@@ -206,6 +206,7 @@ class ChatIdentity(SQLModel, table=True):
 # Other areas keep their tables in modules of their own; importing them here registers them on
 # SQLModel.metadata, which Alembic and the tests read.
 from storage import calendar_tables as _calendar_tables  # noqa: E402,F401
+from storage import conversation_tables as _conversation_tables  # noqa: E402,F401
 from storage import inbound_tables as _inbound_tables  # noqa: E402,F401
 from storage import meeting_tables as _meeting_tables  # noqa: E402,F401
 from storage import outbox_tables as _outbox_tables  # noqa: E402,F401

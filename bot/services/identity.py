@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.types import Actor, ChatUser, Grant, Role, ScopeKind
+from bot.types import Actor, ChatUser, Grant, Platform, Role, ScopeKind
 from storage.engine import Database
 from storage.models import (
     Alliance,
@@ -92,6 +92,12 @@ class IdentityService:
                 )
             )
             return _linked(session, chat, tenant, person)
+
+    def tenant_of(self, platform: Platform, workspace_id: str) -> int | None:
+        """The local authority a workspace belongs to (the default one for unmapped ones)."""
+        with self._db.session() as session:
+            tenant = self._tenant(session, ChatUser(platform, workspace_id, ""))
+            return None if tenant is None else tenant.id
 
     def la_code_of(self, tenant_id: int) -> int | None:
         """The local authority code of a tenant (None if there is no such tenant)."""

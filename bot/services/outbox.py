@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -34,6 +34,11 @@ from sqlmodel import Session, col, select
 from bot.errors import NotFound, UserError
 from bot.ports import Clock
 from bot.reply_codec import reply_from_json, reply_to_json
+from bot.services.conversations import (
+    NEEDS_STORED_CONVERSATION,
+    conversation_state,
+    personal_conversation,
+)
 from bot.types import Context, ConversationRef, Heading, Paragraph, Platform, Reply, Role
 from storage.engine import Database
 from storage.models import ChatIdentity, Person, RoleAssignment, Tenant, aware, maybe_aware
@@ -457,6 +462,9 @@ class OutboxService:
                 to = ConversationRef(
                     Platform(row.platform), row.workspace_id, row.conversation_id, row.service_url
                 )
+                if to.platform in NEEDS_STORED_CONVERSATION:
+                    to, gone = _stored(session, row.tenant_id, to)
+                    problem = problem or gone
         edited = False
         if row.needs_check and edit_of is None:
             edited = (
@@ -568,9 +576,18 @@ class OutboxService:
         ).all()
         for platform in platforms:
             for identity in identities:
-                if identity.platform == platform.value:
-                    # A person's user id is where their direct message with the bot goes.
-                    return ConversationRef(platform, identity.workspace_id, identity.user_id)
+                if identity.platform != platform.value:
+                    continue
+                if platform in NEEDS_STORED_CONVERSATION:
+                    # Only where the person has the bot installed (their one-to-one chat).
+                    where = personal_conversation(
+                        session, row.tenant_id, platform, identity.workspace_id, identity.user_id
+                    )
+                    if where is not None:
+                        return where
+                    continue
+                # A person's user id is where their direct message with the bot goes.
+                return ConversationRef(platform, identity.workspace_id, identity.user_id)
         return None
 
     def mark_sent(self, claim: Claim, message_id: str) -> None:
@@ -804,6 +821,22 @@ def _where(row: OutboxMessage) -> ConversationRef | None:
     return ConversationRef(
         Platform(row.platform), row.workspace_id, row.conversation_id, row.service_url
     )
+
+
+def _stored(
+    session: Session, tenant_id: int, to: ConversationRef
+) -> tuple[ConversationRef | None, str | None]:
+    """A conversation on a platform that needs the conversation book: with its service URL
+    filled in, or why nothing can go there."""
+    state = conversation_state(session, tenant_id, to)
+    if state is None:
+        if to.service_url:
+            return to, None
+        return None, "the bot has not been added to this conversation yet"
+    installed, service_url = state
+    if not installed:
+        return None, "the bot was removed from this conversation"
+    return replace(to, service_url=to.service_url or service_url), None
 
 
 def _record_where(session: Session, row: OutboxMessage, to: ConversationRef) -> None:
