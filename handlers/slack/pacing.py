@@ -23,16 +23,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Rate:
-    """A steady rate with a burst allowance (a token bucket)."""
-
-    per_second: float
-    burst: int = 1
-
+from handlers.rates import Bucket
+from handlers.rates import Rate as Rate  # callers build their Pacers from it
 
 TIER_3 = Rate(50 / 60, burst=10)
 TIER_4 = Rate(100 / 60, burst=20)
@@ -58,31 +51,6 @@ class Paused(Exception):
         self.retry_after = retry_after
 
 
-class _Bucket:
-    """The generic cell rate algorithm: each caller gets the next free slot."""
-
-    def __init__(self, rate: Rate) -> None:
-        self._interval = 1.0 / rate.per_second
-        self._tolerance = (max(1, rate.burst) - 1) * self._interval
-        self._tat = 0.0  # theoretical arrival time of the next request
-        # One caller at a time takes a slot and waits for it, so calls leave in slot order
-        # and a caller that wakes late pushes the next slot back (no bunching after a stall).
-        self.lock = asyncio.Lock()
-
-    def reserve(self, at: float) -> float:
-        """Take a slot no earlier than `at`; returns when the caller may go."""
-        tat = max(self._tat, at)
-        self._tat = tat + self._interval
-        return max(at, tat - self._tolerance)
-
-    def went(self, planned: float, actual: float) -> None:
-        """The caller planned for `planned` went at `actual`. After a stall (late by more
-        than half a slot) keep the spacing from then on; a timer's usual millisecond of
-        lateness is not carried over, or it would add up to a slower pace."""
-        if actual - planned > self._interval / 2:
-            self._tat += actual - planned
-
-
 class Pacer:
     """Per-channel and per-method pacing for one Slack workspace (one bot token).
 
@@ -99,7 +67,7 @@ class Pacer:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         limits = METHOD_LIMITS if method_limits is None else method_limits
-        self._buckets = {method: _Bucket(rate) for method, rate in limits.items()}
+        self._buckets = {method: Bucket(rate) for method, rate in limits.items()}
         self._channel_interval = channel_interval
         self._channel_next: dict[str, float] = {}
         self._paused_until: dict[str, float] = {}

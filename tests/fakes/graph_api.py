@@ -1,57 +1,36 @@
 """A fake Microsoft Graph API and Entra ID token endpoint on 127.0.0.1 that records every call.
 
-It runs an aiohttp server in its own thread and event loop, on two sockets: `url` (plain HTTP)
-serves Graph under `/v1.0` (`api_url`), and `authority_url` (HTTPS with a self-signed
-certificate for 127.0.0.1, whose PEM is at `ca_file`) serves what msal needs: the tenant's
-OpenID configuration and the token endpoint. msal accepts only https authorities, hence TLS
-there; point requests at the certificate with REQUESTS_CA_BUNDLE (the `graph_env` fixture).
+It runs an aiohttp server in its own thread and event loop: `url` (plain HTTP) serves Graph
+under `/v1.0` (`api_url`), and a fake Entra ID authority (tests/fakes/entra.py) at
+`authority_url` issues the tokens; msal must trust its certificate, `ca_file`, through
+REQUESTS_CA_BUNDLE (the `fake_graph` fixture sets it).
 
 Graph answers createEvent (201, the documented example response, with a Teams join URL added;
 the same `transactionId` gives the same event back, as Graph does), PATCH of an event (200) and
 cancel (202). `fail(status, times=n, retry_after=...)` makes the next n Graph calls fail (token
-calls are never failed). Only the last issued bearer token is accepted (401 otherwise).
+calls are failed through `entra.fail`). Only the last issued bearer token is accepted (401
+otherwise).
 """
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import ipaddress
 import itertools
 import json
-import socket
-import ssl
-import tempfile
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from tests.fakes.entra import TENANT, FakeEntra
+from tests.fakes.loopback import Call, LoopbackServer
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "graph"
-TENANT = "00000000-0000-0000-0000-00000000e55e"
 JOIN_URL = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_fake%40thread.v2/0"
-
-
-@dataclass(frozen=True)
-class Call:
-    """One request the fake received."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    json: Any = None
-    form: dict[str, str] | None = None
-    at: float = field(default_factory=time.monotonic)
+__all__ = ["JOIN_URL", "TENANT", "Call", "FakeGraphApi", "fake_graph"]
 
 
 @dataclass
@@ -65,65 +44,23 @@ class Failure:
     message: str = "Access is denied."
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
-def _bound() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@dataclass
 class FakeGraphApi:
-    """The fake server; `api_url` and `authority_url` are what GraphCalendar is given."""
+    """The fake server; `api_url` and `authority_url` are what GraphCalendar is given. Give it
+    an `entra` to share one authority with other fakes; otherwise it runs its own."""
 
-    calls: list[Call] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
+    def __init__(self, entra: FakeEntra | None = None) -> None:
         self._lock = threading.Lock()
+        self._graph_calls: list[Call] = []
         self._failures: list[Failure] = []
         self._events: dict[str, dict[str, Any]] = {}  # id -> event
         self._by_transaction: dict[str, str] = {}  # transactionId -> id
         self._ids = itertools.count(1)
-        self._tokens = itertools.count(1)
-        self.token: str | None = None  # the last access token issued
-        self._dir = tempfile.TemporaryDirectory(prefix="fake-graph-")
-        self.ca_file, self._key_file = _certificate(Path(self._dir.name))
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
+        self._own_entra = entra is None
+        self.entra = entra or FakeEntra()
+        app = web.Application()
+        app.router.add_route("*", "/v1.0/{path:.*}", self._graph)
+        self._server = LoopbackServer("fake-graph-api", app)
         self.port = 0
-        self.tls_port = 0
 
     # --- control ------------------------------------------------------------------------
 
@@ -137,7 +74,23 @@ class FakeGraphApi:
 
     @property
     def authority_url(self) -> str:
-        return f"https://127.0.0.1:{self.tls_port}"
+        return self.entra.authority_url
+
+    @property
+    def ca_file(self) -> Path:
+        return self.entra.ca_file
+
+    @property
+    def token(self) -> str | None:
+        """The last access token the authority issued (the only one Graph accepts)."""
+        return self.entra.token
+
+    @property
+    def calls(self) -> list[Call]:
+        """Every call to Graph and to the authority, in order."""
+        with self._lock:
+            graph = list(self._graph_calls)
+        return sorted([*self.entra.calls, *graph], key=lambda c: c.at)
 
     def fail(
         self,
@@ -154,11 +107,10 @@ class FakeGraphApi:
 
     def graph_calls(self) -> list[Call]:
         with self._lock:
-            return [c for c in self.calls if c.path.startswith("/v1.0/")]
+            return list(self._graph_calls)
 
     def token_calls(self) -> list[Call]:
-        with self._lock:
-            return [c for c in self.calls if c.path.endswith("/oauth2/v2.0/token")]
+        return self.entra.token_calls()
 
     def events(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -167,46 +119,15 @@ class FakeGraphApi:
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> FakeGraphApi:
-        plain, tls = _bound(), _bound()
-        self.port, self.tls_port = plain.getsockname()[1], tls.getsockname()[1]
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.ca_file, self._key_file)
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-
-        async def serve() -> None:
-            app = web.Application()
-            app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", self._openid)
-            app.router.add_post("/{tenant}/oauth2/v2.0/token", self._issue_token)
-            app.router.add_route("*", "/v1.0/{path:.*}", self._graph)
-            self._runner = web.AppRunner(app, access_log=None)
-            await self._runner.setup()
-            await web.SockSite(self._runner, plain).start()
-            await web.SockSite(self._runner, tls, ssl_context=context).start()
-            ready.set()
-
-        def run() -> None:
-            assert self._loop is not None
-            asyncio.set_event_loop(self._loop)
-            self._loop.run_until_complete(serve())
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="fake-graph-api", daemon=True)
-        self._thread.start()
-        if not ready.wait(5):
-            raise RuntimeError("the fake Graph API did not start")
+        if self._own_entra:
+            self.entra.start()
+        [self.port] = self._server.start()
         return self
 
     def stop(self) -> None:
-        loop, runner = self._loop, self._runner
-        if loop is not None and runner is not None:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-            assert self._thread is not None
-            self._thread.join(10)
-            loop.close()
-            self._loop = None
-        self._dir.cleanup()
+        self._server.stop()
+        if self._own_entra:
+            self.entra.stop()
 
     def __enter__(self) -> FakeGraphApi:
         return self.start()
@@ -216,36 +137,13 @@ class FakeGraphApi:
 
     # --- the server ---------------------------------------------------------------------
 
-    async def _openid(self, request: web.Request) -> web.Response:
-        tenant = request.match_info["tenant"]
-        self._record(Call(request.method, request.path, dict(request.headers)))
-        base = f"{self.authority_url}/{tenant}"
-        return web.json_response(
-            {
-                "issuer": f"{base}/v2.0",
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                "token_endpoint": f"{base}/oauth2/v2.0/token",
-                "token_endpoint_auth_methods_supported": ["client_secret_post"],
-                "response_types_supported": ["code", "id_token", "token"],
-            }
-        )
-
-    async def _issue_token(self, request: web.Request) -> web.Response:
-        form = dict(parse_qsl((await request.read()).decode(), keep_blank_values=True))
-        self._record(Call(request.method, request.path, dict(request.headers), form=form))
-        if form.get("grant_type") != "client_credentials" or not form.get("client_secret"):
-            return web.json_response({"error": "invalid_client"}, status=401)
-        token = f"fake-graph-token-{next(self._tokens)}"
-        with self._lock:
-            self.token = token
-        return web.json_response(
-            {"token_type": "Bearer", "expires_in": 3599, "access_token": token}
-        )
-
     async def _graph(self, request: web.Request) -> web.Response:
         raw = await request.read()
         body = json.loads(raw) if raw else None
-        self._record(Call(request.method, request.path, dict(request.headers), json=body))
+        with self._lock:
+            self._graph_calls.append(
+                Call(request.method, request.path, dict(request.headers), json=body)
+            )
         failure = self._next_failure()
         if failure is not None:
             headers = {}
@@ -253,7 +151,7 @@ class FakeGraphApi:
                 headers["Retry-After"] = f"{failure.retry_after:g}"
             error = {"error": {"code": failure.code, "message": failure.message}}
             return web.json_response(error, status=failure.status, headers=headers)
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        if request.headers.get("Authorization") != f"Bearer {self.entra.token}":
             error = {"code": "InvalidAuthenticationToken", "message": "Access token is invalid."}
             return web.json_response({"error": error}, status=401)
         parts = request.match_info["path"].split("/")
@@ -285,10 +183,6 @@ class FakeGraphApi:
             if body.get("transactionId"):
                 self._by_transaction[str(body["transactionId"])] = event["id"]
             return web.json_response(event, status=201)
-
-    def _record(self, call: Call) -> None:
-        with self._lock:
-            self.calls.append(call)
 
     def _next_failure(self) -> Failure | None:
         with self._lock:

@@ -16,6 +16,7 @@ from bot.ports import DeliveryFailed
 from bot.types import ConversationRef, Platform, Reply
 from handlers.slack.messenger import EVENT_TYPE, SlackMessenger
 from handlers.slack.pacing import Pacer, Paused, Rate
+from tests.fakes.clock import Ticker
 from tests.fakes.slack_api import FakeSlackApi
 from tests.slack.harness import BOT_TOKEN
 
@@ -152,21 +153,6 @@ async def test_a_history_lookup_that_slack_refuses_cannot_tell(
 
 
 # --- pacing ---------------------------------------------------------------------------------
-
-
-class Ticker:
-    """A monotonic clock that moves only when something sleeps."""
-
-    def __init__(self) -> None:
-        self.t = 100.0
-        self.slept: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 6))
-        self.t += seconds
 
 
 async def test_one_message_per_second_per_channel() -> None:
