@@ -1,4 +1,4 @@
-"""The composition root: settings in, the ASGI app (health endpoints and Slack) out."""
+"""The composition root: settings in, the ASGI app (health endpoints, Slack, Teams) out."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ from handlers.slack.app import (
     stop_socket_mode,
 )
 from handlers.slack.messenger import SlackMessenger
+from handlers.teams.app import TeamsHandlers
+from handlers.teams.endpoint import MESSAGING_ENDPOINT, build_teams_app, start_teams
+from handlers.teams.messenger import TeamsMessenger
 from scheduler.housekeeping import Housekeeping
 from scheduler.meetings import MeetingJobs
 from scheduler.reminders import ReminderJobs
@@ -93,17 +96,26 @@ def build_core(settings: Settings) -> Core:
 
 
 def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
-    """The ASGI app. A partial Slack configuration raises ConfigError before anything starts."""
+    """The ASGI app. A partial Slack, Teams or Graph configuration raises ConfigError before
+    anything starts."""
     creds = settings.slack()
+    teams = settings.teams()
     graph = settings.graph()
     core = core or build_core(settings)
     slack = build_slack_app(core, creds) if creds is not None else None
     slack_status = creds.mode.value if creds is not None else NOT_CONFIGURED
-    if creds is None:
+    if creds is None and teams is None:
         log.warning(
             "Slack is not configured (no SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET);"
             " serving health endpoints only"
         )
+    elif creds is None:
+        log.info("Slack is not configured; serving Microsoft Teams")
+
+    teams_status = "on" if teams is not None else NOT_CONFIGURED
+    # Teams: the SDK's App takes activities at /api/messages (its route is added when it
+    # starts, in the lifespan); replies and deliveries go out through the Teams Messenger.
+    teams_messenger = TeamsMessenger.for_credentials(teams) if teams is not None else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -113,6 +125,8 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
         messengers: dict[Platform, Messenger] = {}
         if slack_messenger is not None:
             messengers[Platform.SLACK] = slack_messenger
+        if teams_messenger is not None:
+            messengers[Platform.TEAMS] = teams_messenger
         # Booked meetings go into the chair's Outlook calendar where Graph is configured.
         calendars = GraphCalendars(graph, core.la_code_of) if graph is not None else None
         runtime = Runtime(
@@ -127,6 +141,8 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
             ),
         )
         try:
+            if teams_app is not None:
+                await start_teams(teams_app)
             if slack is not None and creds is not None and creds.mode is SlackMode.SOCKET:
                 socket = await start_socket_mode(slack, creds)
             await runtime.start()
@@ -135,6 +151,8 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
             await runtime.stop()
             if slack_messenger is not None:
                 await slack_messenger.close()
+            if teams_messenger is not None:
+                await teams_messenger.close()
             if calendars is not None:
                 await calendars.close()
             if socket is not None:
@@ -143,9 +161,25 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
 
     app = FastAPI(title=SERVICE, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
+    teams_app = None
+    if teams is not None and teams_messenger is not None:
+        teams_app = build_teams_app(app, teams, teams_messenger.tokens)
+        TeamsHandlers(core, teams_messenger, teams_messenger.profiles).register(teams_app)
+    else:
+
+        @app.post(MESSAGING_ENDPOINT)
+        async def teams_unavailable(_request: Request) -> Response:
+            return JSONResponse(
+                {
+                    "error": "Microsoft Teams is not configured on this server (set"
+                    " TEAMS_APP_ID, TEAMS_APP_PASSWORD and TEAMS_TENANT_ID)"
+                },
+                404,
+            )
+
     @app.get("/")
     async def about() -> dict[str, str]:
-        return {"service": SERVICE, "slack": slack_status}
+        return {"service": SERVICE, "slack": slack_status, "teams": teams_status}
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -155,7 +189,9 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
     async def readyz() -> JSONResponse:
         if not await asyncio.to_thread(core.db.ping):
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
-        return JSONResponse({"status": "ready", "database": "ok", "slack": slack_status})
+        return JSONResponse(
+            {"status": "ready", "database": "ok", "slack": slack_status, "teams": teams_status}
+        )
 
     if slack is not None and creds is not None and creds.mode is SlackMode.HTTP:
         app.add_api_route("/slack/events", http_endpoint(slack), methods=["POST"])

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
@@ -28,19 +29,24 @@ from bot.ports import ChatProfiles, Clock, SystemClock
 from bot.replies import directory as present
 from bot.replies import support_views as present_support
 from bot.replies.healthcheck_report import present as present_report
+from bot.replies.reminders import CANCEL_ACTION as CANCEL_REMINDER
+from bot.replies.support import ACTION_PREFIX as SUPPORT_PREFIX
 from bot.services.calendar import CalendarService
 from bot.services.conversations import Conversation, ConversationBook
 from bot.services.directory import DirectoryService
 from bot.services.healthcheck.answering import AnswerService
 from bot.services.healthcheck.launch_form import LaunchFlow
+from bot.services.healthcheck.prompts import START_ACTION as START_HEALTHCHECK
 from bot.services.healthcheck.report import ReportService
 from bot.services.healthcheck.responses import ResponseKeys
 from bot.services.healthcheck.rounds import RoundService
 from bot.services.identity import IdentityService
 from bot.services.inbound import InboundLedger
+from bot.services.meetings.common import ACTION_PREFIX as MEETING_PREFIX
 from bot.services.meetings.service import Meetings
 from bot.services.reminders import ReminderService
 from bot.services.support.catalogue import Catalogues
+from bot.services.support.forms import IMMEDIATE as SUPPORT_IN_PLACE
 from bot.services.support.forms import ActionFlow, AskFlow
 from bot.services.support.requests import ESCALATE_AFTER, SupportService
 from bot.services.support.views import SupportViews
@@ -49,6 +55,16 @@ from storage.engine import Database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """What a button on one of the bot's messages did: a form to show, or a reply; and
+    whether that reply is the message redrawn (shown in place of it) or said beside it."""
+
+    step: ShowPage | Reply
+    in_place: bool
+
 
 # How long a running bot trusts what it read of a person's roles. The directory changes by
 # administrators' imports, often from another process, so this bounds how long a change takes
@@ -126,14 +142,26 @@ class Core:
         """Remember a conversation the bot is in (installed there, or written to), so it can
         post there later; False if its workspace belongs to no local authority here."""
         ref = conversation.ref
-        tenant_id = await asyncio.to_thread(
-            self.identity.tenant_of, ref.platform, ref.workspace_id
-        )
+        tenant_id = await asyncio.to_thread(self.identity.tenant_of, ref.platform, ref.workspace_id)
         if tenant_id is None:
             log.info("a %s conversation in an unknown workspace: not kept", ref.platform.value)
             return False
         await asyncio.to_thread(self.conversations.seen, tenant_id, conversation)
         return True
+
+    async def personal_conversation(self, actor: Actor) -> ConversationRef | None:
+        """Where the bot reaches the actor privately on their platform, when that needs a
+        stored conversation (Teams); None if they have not installed the bot for themselves."""
+        if actor.tenant_id is None:
+            return None
+        chat = actor.chat
+        return await asyncio.to_thread(
+            self.conversations.personal,
+            actor.tenant_id,
+            chat.platform,
+            chat.workspace_id,
+            chat.user_id,
+        )
 
     async def conversation_removed(self, ref: ConversationRef) -> None:
         """The bot was removed from a conversation: stop delivering there, keep the rows."""
@@ -197,6 +225,28 @@ class Core:
         return await self._form_call(
             lambda: self.meetings.press(actor, action, value), f"meeting {action}"
         )
+
+    async def button(self, actor: Actor, action_id: str, value: str) -> Pressed | None:
+        """Any button on the bot's messages, by its action id, for adapters that take them all
+        in one place; None for an action id the bot does not have."""
+        value = value.strip()
+        if action_id == START_HEALTHCHECK:
+            if not value.isdigit():
+                return Pressed(error_reply("That Start button is out of date."), False)
+            return Pressed(await self.start_answer(actor, int(value)), False)
+        if action_id == CANCEL_REMINDER:
+            if not value.isdigit():
+                return Pressed(error_reply("That Cancel button is out of date."), False)
+            reply = await self.command(actor, f"remind cancel {value}")
+            return Pressed(reply, not reply.is_error)
+        if action_id.startswith(SUPPORT_PREFIX):
+            name = action_id.removeprefix(SUPPORT_PREFIX)
+            return Pressed(await self.support_press(actor, name, value), name in SUPPORT_IN_PLACE)
+        if action_id.startswith(MEETING_PREFIX):
+            name = action_id.removeprefix(MEETING_PREFIX)
+            step = await self.meeting_press(actor, name, value)
+            return Pressed(step, self.meetings.in_place(name))
+        return None
 
     def la_code_of(self, tenant_id: int) -> int | None:
         """The local authority code of a tenant (None if there is no such tenant)."""

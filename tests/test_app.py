@@ -68,9 +68,18 @@ async def test_without_slack_serves_health_only(
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         ready = await http.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"status": "ready", "database": "ok", "slack": "not configured"}
+        assert ready.json() == {
+            "status": "ready",
+            "database": "ok",
+            "slack": "not configured",
+            "teams": "not configured",
+        }
         about = await http.get("/")
-        assert about.json() == {"service": "SLIS Bot", "slack": "not configured"}
+        assert about.json() == {
+            "service": "SLIS Bot",
+            "slack": "not configured",
+            "teams": "not configured",
+        }
         events = await http.post("/slack/events", content=b"token=x&command=%2Fslis")
         assert events.status_code == 404
         assert "Slack is not configured" in events.json()["error"]

@@ -98,6 +98,13 @@ class ConversationBook:
                 session.add(row)
             return True
 
+    def personal(
+        self, tenant_id: int, platform: Platform, workspace_id: str, user_id: str
+    ) -> ConversationRef | None:
+        """The chat user's one-to-one conversation with the bot, if it is installed there."""
+        with self._db.session() as session:
+            return personal_conversation(session, tenant_id, platform, workspace_id, user_id)
+
 
 def _row(
     session: Session, platform: Platform, workspace_id: str, conversation_id: str

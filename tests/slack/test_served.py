@@ -57,7 +57,12 @@ async def test_slash_command_and_home_over_real_http(served: str, fake_slack: Fa
     async with httpx.AsyncClient(base_url=served) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         ready = await http.get("/readyz")
-        assert ready.json() == {"status": "ready", "database": "ok", "slack": "http"}
+        assert ready.json() == {
+            "status": "ready",
+            "database": "ok",
+            "slack": "http",
+            "teams": "not configured",
+        }
 
         body = slash_body("help")
         response = await http.post("/slack/events", content=body, headers=signed_headers(body))
