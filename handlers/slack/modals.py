@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
@@ -22,9 +21,6 @@ from bot.commands import fault_reply
 from bot.core import Core
 from bot.form_flow import Finished, FormStep, PageErrors, ShowPage
 from bot.ports import ChatProfiles
-from bot.replies.support import ACTION_PREFIX as SUPPORT_PREFIX
-from bot.services.meetings.common import ACTION_PREFIX as MEETING_PREFIX
-from bot.services.support.forms import IMMEDIATE as REPLACES_CARD
 from bot.types import Actor, ChatUser, Platform, Reply
 from handlers.slack import forms, render
 from handlers.slack.profiles import error_code
@@ -112,7 +108,7 @@ class ModalHandlers:
         if reply is not None:
             await respond(replace_original=False, **render.message(reply))
 
-    async def support_action(
+    async def card_action(
         self,
         ack: AsyncAck,
         body: Body,
@@ -120,52 +116,19 @@ class ModalHandlers:
         client: AsyncWebClient,
         respond: AsyncRespond | None,
     ) -> None:
-        """A support card's button (`slis.support.<action>`, value: the request id)."""
-        name = str(action.get("action_id") or "").removeprefix(SUPPORT_PREFIX)
-        await self._card_action(
-            ack, body, action, client, respond, name, self.core.support_press, name in REPLACES_CARD
-        )
-
-    async def meeting_action(
-        self,
-        ack: AsyncAck,
-        body: Body,
-        action: Body,
-        client: AsyncWebClient,
-        respond: AsyncRespond | None,
-    ) -> None:
-        """A meeting message's button (`slis.meeting.<action>[.<suffix>]`): a vote, an RSVP,
-        booking a slot, a form to open…"""
-        name = str(action.get("action_id") or "").removeprefix(MEETING_PREFIX)
-        await self._card_action(
-            ack,
-            body,
-            action,
-            client,
-            respond,
-            name,
-            self.core.meeting_press,
-            self.core.meetings.in_place(name),
-        )
-
-    async def _card_action(
-        self,
-        ack: AsyncAck,
-        body: Body,
-        action: Body,
-        client: AsyncWebClient,
-        respond: AsyncRespond | None,
-        name: str,
-        press: Callable[[Actor, str, str], Awaitable[ShowPage | Reply]],
-        replaces_card: bool,
-    ) -> None:
-        """Open the action's form, or show what the action left. Pressed on a message, the
-        answer replaces it when the action redraws its own card (`replaces_card`), and is said
-        beside it otherwise (an error only to the presser); pressed in the App Home or a modal,
-        which have no response URL, it goes to the presser's DM."""
+        """A support card's or a meeting message's button (`slis.support.<action>`,
+        `slis.meeting.<action>[.<suffix>]`): open the action's form, or show what the action
+        left. Pressed on a message, the answer replaces it when the action redraws its own
+        card, and is said beside it otherwise (an error only to the presser); pressed in the
+        App Home or a modal, which have no response URL, it goes to the presser's DM."""
         await ack()
         actor = await self._actor(body)
-        step = await press(actor, name, str(action.get("value") or "").strip())
+        name = str(action.get("action_id") or "")
+        pressed = await self.core.button(actor, name, str(action.get("value") or ""))
+        if pressed is None:
+            log.warning("a button the bot does not have: %s", name[:64])
+            return
+        step = pressed.step
         reply = (
             step
             if isinstance(step, Reply)
@@ -176,7 +139,7 @@ class ModalHandlers:
         on_message = (body.get("container") or {}).get("type") == "message"
         if on_message and respond is not None:
             shown = render.message(reply)
-            replacing = replaces_card and not reply.is_error
+            replacing = pressed.in_place and not reply.is_error
             if replacing:
                 # Replacing keeps the message where and as it was (a DM card, or the ephemeral
                 # `show`); a response_type would ask Slack for a new message instead.
