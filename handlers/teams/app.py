@@ -53,11 +53,21 @@ FORMS_IN_PERSONAL = Reply(
             "open a chat with *SLIS Bot* and type the command there."
         ),
     ),
-    is_error=True,
+    private=False,
 )
 SENT_TO_PERSONAL = Reply(
     "I've answered you in our one-to-one chat.",
     (Context("I've answered you in our one-to-one chat, where only you can see it."),),
+    private=False,
+)
+FORM_IN_PERSONAL = Reply(
+    "The form is in our one-to-one chat.",
+    (Context("I've opened the form in our one-to-one chat, where only you see your answers."),),
+    private=False,
+)
+PRIVATE_IN_PERSONAL = Reply(
+    "Message me in a one-to-one chat to see this.",
+    (Paragraph("This answer is for you alone: open a chat with *SLIS Bot* and ask there."),),
     private=False,
 )
 NOT_OURS = "That button is no longer in use."
@@ -245,40 +255,42 @@ class TeamsHandlers:
 
     async def _command(self, actor: Actor, seen: Incoming, text: str) -> None:
         if self.core.router.opens_form(text):
-            if not seen.personal:
-                await self._answer_privately(actor, seen, FORMS_IN_PERSONAL)
-                return
             step = await self.core.open_form(actor, text)
             if isinstance(step, Reply):
-                await self.poster.send(seen.ref, step)
-            else:
+                await self._answer(actor, seen, step)
+            elif seen.personal:
                 await self._show_form(seen.ref, step)
+            else:
+                await self._form_elsewhere(actor, seen, step)
             return
-        reply = await self.core.command(actor, text)
-        if reply.private and not seen.personal:
-            await self._answer_privately(actor, seen, reply)
-            return
-        await self.poster.send(seen.ref, reply)
+        await self._answer(actor, seen, await self.core.command(actor, text))
 
-    async def _answer_privately(self, actor: Actor, seen: Incoming, reply: Reply) -> None:
-        """A private answer asked for in a channel or group chat goes to the asker's
-        one-to-one chat; if they have none, the channel is told only how to get it."""
+    async def _answer(self, actor: Actor, seen: Incoming, reply: Reply) -> None:
+        """Say `reply` where it was asked for, unless it is for the asker alone and was asked
+        in a channel or group chat: then in their one-to-one chat (or say how to get it)."""
+        if not reply.private or seen.personal:
+            await self.poster.send(seen.ref, reply)
+            return
         personal = await self.core.personal_conversation(actor)
         if personal is None:
-            note = Reply(
-                "Message me in a one-to-one chat to see this.",
-                (
-                    Paragraph(
-                        "This answer is for you alone: open a chat with *SLIS Bot* and ask there."
-                    ),
-                ),
-                private=False,
-            )
-            await self.poster.send(seen.ref, note)
+            await self.poster.send(seen.ref, PRIVATE_IN_PERSONAL)
             return
         await self.poster.send(personal, reply)
-        if reply is not FORMS_IN_PERSONAL:
-            await self.poster.send(seen.ref, SENT_TO_PERSONAL)
+        await self.poster.send(seen.ref, SENT_TO_PERSONAL)
+
+    async def _form_elsewhere(
+        self, actor: Actor, seen: Incoming, step: ShowPage, *, tell: bool = True
+    ) -> Reply:
+        """A form asked for in a channel or group chat: opened in the asker's one-to-one chat,
+        where only they see their answers. Returns what the asker is told, which is also
+        posted where they asked (`tell`; a card's button tells the presser alone)."""
+        personal = await self.core.personal_conversation(actor)
+        note = FORMS_IN_PERSONAL if personal is None else FORM_IN_PERSONAL
+        if personal is not None:
+            await self._show_form(personal, step)
+        if tell:
+            await self.poster.send(seen.ref, note)
+        return note
 
     async def _show_form(self, to: ConversationRef, step: ShowPage) -> None:
         card = card_forms.form_card(step.form, step.page, step.values, step.errors)
@@ -333,18 +345,15 @@ class TeamsHandlers:
         step = result.step
         if isinstance(step, ShowPage):
             if not seen.personal:
-                await self._answer_privately(actor, seen, FORMS_IN_PERSONAL)
-                return Outcome(None, FORMS_IN_PERSONAL.text)
+                note = await self._form_elsewhere(actor, seen, step, tell=False)
+                return Outcome(None, note.text)
             await self._show_form(seen.ref, step)
             return Outcome(None, f"{step.form.title}: the form is below.")
         if step.is_error:
             return Outcome(None, step.text)
         if result.in_place:
             return Outcome(cards.card(step), "", step.text)
-        if step.private and not seen.personal:
-            await self._answer_privately(actor, seen, step)
-        else:
-            await self.poster.send(seen.ref, step)
+        await self._answer(actor, seen, step)
         return Outcome(None, "Done.")
 
     async def _form_step(

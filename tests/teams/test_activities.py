@@ -142,10 +142,25 @@ async def test_private_answers_asked_in_a_channel_go_to_the_personal_chat(
     assert "one-to-one chat" in str(note)
     [answer] = teams.inbox(world.head)[before:]
     assert "reminder" in answer.text.lower()
-    # A form is never opened in a channel.
+    # A form asked for in a channel opens in the one-to-one chat; the channel sees a pointer.
     await teams.post(in_channel(teams, world.head, "message", text="<at>SLIS Bot</at> support"))
-    assert all(m.form is None for m in teams.inbox(world.head))
-    assert "Forms open in your one-to-one chat" in teams.inbox(world.head)[-1].text
+    form = teams.inbox(world.head)[-1]
+    assert form.form is not None and form.form.callback_id == "slis.support.ask"
+    assert "opened the form in our one-to-one chat" in str(teams.connector.messages(CHANNEL)[-1])
+    assert all("slis_form" not in str(m) for m in teams.connector.messages(CHANNEL))
+
+
+async def test_a_form_asked_for_in_a_channel_without_a_personal_chat(teams: TeamsChat) -> None:
+    world = teams.world
+    await teams.join(world.head)
+    removed = teams.activity(teams.person(world.head), "installationUpdate", action="remove")
+    assert (await teams.post(removed)).status_code == 200
+    await teams.post(in_channel(teams, world.head, "message", text="<at>SLIS Bot</at> support"))
+    await teams.post(in_channel(teams, world.head, "message", text="<at>SLIS Bot</at> reminders"))
+    said = [str(m) for m in teams.connector.messages(CHANNEL)]
+    assert "Forms open in your one-to-one chat" in said[0]
+    assert "This answer is for you alone" in said[1]
+    assert all("slis_form" not in m and "reminder" not in m.lower() for m in said)
 
 
 async def test_channel_install_and_removal(teams: TeamsChat) -> None:
