@@ -138,11 +138,18 @@ class Core:
         self.inbound = InboundLedger(db, self.clock)
         self.conversations = ConversationBook(db, self.clock)
 
-    async def conversation_seen(self, conversation: Conversation) -> bool:
+    async def conversation_seen(
+        self, conversation: Conversation, tenant_id: int | None = None
+    ) -> bool:
         """Remember a conversation the bot is in (installed there, or written to), so it can
-        post there later; False if its workspace belongs to no local authority here."""
+        post there later; False if its workspace belongs to no local authority here.
+        `tenant_id`: its local authority, when the caller knows it already (an identified
+        actor's), which spares looking it up."""
         ref = conversation.ref
-        tenant_id = await asyncio.to_thread(self.identity.tenant_of, ref.platform, ref.workspace_id)
+        if tenant_id is None:
+            tenant_id = await asyncio.to_thread(
+                self.identity.tenant_of, ref.platform, ref.workspace_id
+            )
         if tenant_id is None:
             log.info("a %s conversation in an unknown workspace: not kept", ref.platform.value)
             return False

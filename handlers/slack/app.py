@@ -285,7 +285,7 @@ def routes(handlers: SlackHandlers) -> list[Route]:
         Route("event", "tokens_revoked", handlers.tokens_revoked),
         Route("event", ANYTHING, handlers.not_yet_handled),
         Route("action", CANCEL_REMINDER, handlers.cancel_reminder),
-        Route("action", START_HEALTHCHECK, handlers.modals.start_healthcheck),
+        Route("action", START_HEALTHCHECK, handlers.modals.card_action),
         Route("action", BACK_ACTION, handlers.modals.back),
         Route("action", SUPPORT_ACTIONS, handlers.modals.card_action),
         Route("action", MEETING_ACTIONS, handlers.modals.card_action),

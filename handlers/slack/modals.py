@@ -89,25 +89,6 @@ class ModalHandlers:
             return fault_reply(ref)
         return None
 
-    async def start_healthcheck(
-        self, ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient, respond: AsyncRespond
-    ) -> None:
-        """A prompt's Start (or Change) button: open the person's healthcheck form."""
-        await ack()
-        value = str(action.get("value") or "").strip()
-        if not value.isdigit():
-            log.warning("a healthcheck Start button without an invitation number")
-            return
-        actor = await self._actor(body)
-        step = await self.core.start_answer(actor, int(value))
-        reply = (
-            step
-            if isinstance(step, Reply)
-            else await self.open(client, str(body.get("trigger_id") or ""), step)
-        )
-        if reply is not None:
-            await respond(replace_original=False, **render.message(reply))
-
     async def card_action(
         self,
         ack: AsyncAck,
@@ -116,11 +97,12 @@ class ModalHandlers:
         client: AsyncWebClient,
         respond: AsyncRespond | None,
     ) -> None:
-        """A support card's or a meeting message's button (`slis.support.<action>`,
-        `slis.meeting.<action>[.<suffix>]`): open the action's form, or show what the action
-        left. Pressed on a message, the answer replaces it when the action redraws its own
-        card, and is said beside it otherwise (an error only to the presser); pressed in the
-        App Home or a modal, which have no response URL, it goes to the presser's DM."""
+        """A button on one of the bot's messages (a healthcheck prompt's Start, a reminder's
+        Cancel, a support card's or a meeting message's buttons): open the action's form, or
+        show what the action left. Pressed on a message, the answer replaces it when the
+        action redraws its own card, and is said beside it otherwise (an error only to the
+        presser); pressed in the App Home or a modal, which have no response URL, it goes to
+        the presser's DM."""
         await ack()
         actor = await self._actor(body)
         name = str(action.get("action_id") or "")

@@ -221,14 +221,16 @@ class TeamsHandlers:
             )
         return await self.core.identify(seen.user, profiles)
 
-    async def _first(self, activity: Any, seen: Incoming) -> bool:
+    async def _first(self, activity: Any, seen: Incoming, actor: Actor | None = None) -> bool:
         """True the first time this activity arrives; also keeps the conversation's
-        reference fresh, so the bot can post there later."""
+        reference fresh, so the bot can post there later (its local authority is the
+        actor's, when the actor is known already)."""
         if not await self.core.first_delivery(delivery_key(activity)):
             log.info("Teams %s delivered again: ignored", describe(activity))
             return False
         if seen.ref.conversation_id and seen.ref.workspace_id:
-            await self.core.conversation_seen(seen.conversation)
+            tenant_id = actor.tenant_id if actor is not None else None
+            await self.core.conversation_seen(seen.conversation, tenant_id)
         return True
 
     # --- messages -----------------------------------------------------------------------
@@ -239,9 +241,9 @@ class TeamsHandlers:
         activity = ctx.activity
         seen = incoming(activity)
         try:
-            if not await self._first(activity, seen):
-                return
             actor = await self._actor(seen)
+            if not await self._first(activity, seen, actor):
+                return
             if actor is None:
                 await self.poster.send(seen.ref, UNKNOWN_PERSON)
                 return
@@ -299,7 +301,7 @@ class TeamsHandlers:
     async def _submitted(self, actor: Actor, seen: Incoming, data: object, card_id: object) -> None:
         """An Action.Submit: do what the Action.Execute would have done, then redraw the
         card it came from (or say the outcome beside it)."""
-        outcome = await self._act(actor, seen, data, back=_is_back(data))
+        outcome = await self._act(actor, seen, data)
         if outcome.card is not None and isinstance(card_id, str) and card_id:
             await self.poster.update_card(seen.ref, card_id, outcome.card, outcome.summary)
         elif outcome.card is not None:
@@ -315,9 +317,9 @@ class TeamsHandlers:
         activity = ctx.activity
         seen = incoming(activity)
         try:
-            if not await self._first(activity, seen):
-                return _respond(cards.invoke_message_response("Already done."))
             actor = await self._actor(seen)
+            if not await self._first(activity, seen, actor):
+                return _respond(cards.invoke_message_response("Already done."))
             if actor is None:
                 return _respond(cards.invoke_message_response(UNKNOWN_PERSON.text))
             action = _get(activity, "value", "action")
@@ -331,11 +333,15 @@ class TeamsHandlers:
             return _respond(cards.invoke_card_response(outcome.card))
         return _respond(cards.invoke_message_response(outcome.note or "Done."))
 
-    async def _act(self, actor: Actor, seen: Incoming, data: object, *, back: bool) -> Outcome:
-        """What a card's action does: a form page sent or left, or a button pressed."""
+    async def _act(
+        self, actor: Actor, seen: Incoming, data: object, *, back: bool = False
+    ) -> Outcome:
+        """What a card's action does: a form page sent or left (`back`: the Action.Execute
+        verb said so), or a button pressed."""
         meta = card_forms.form_metadata(data)
         if meta is not None and isinstance(data, dict):
-            return Outcome(await self._form_step(actor, meta, data, back=back), "")
+            card = await self._form_step(actor, meta, data, back=back or meta.back)
+            return Outcome(card, "")
         pressed = cards.pressed(data)
         if pressed is None:
             return Outcome(None, NOT_OURS)
@@ -487,12 +493,6 @@ class Outcome:
     card: JSON | None
     note: str
     summary: str = ""
-
-
-def _is_back(data: object) -> bool:
-    """Whether an Action.Submit's data is a form's Back (Action.Execute says it in `verb`)."""
-    form = data.get(card_forms.FORM_DATA_KEY) if isinstance(data, dict) else None
-    return isinstance(form, dict) and form.get("back") is True
 
 
 def _respond(body: JSON) -> InvokeResponse[Any]:

@@ -77,12 +77,13 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class FormMetadata:
-    """What a form card's buttons carry: the form, the page shown (from 0) and the form's own
-    metadata."""
+    """What a form card's buttons carry: the form, the page shown (from 0), the form's own
+    metadata, and whether it is the Back button (an Action.Submit fallback has no verb)."""
 
     callback_id: str
     page: int
     private_metadata: str
+    back: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,9 @@ def ranking_input_ids(field: RankingField) -> list[str]:
     return [f"{INPUT_PREFIX}{field.id}.{item.value}" for item in field.items]
 
 
-def _encode(value: str) -> str:
+def encode_choice(value: str) -> str:
+    """A choice's value as the card carries it: a multi-select sends its values joined by
+    commas, so "%" and "," are percent-encoded."""
     return value.replace("%", "%25").replace(",", "%2C")
 
 
@@ -217,7 +220,7 @@ def _input(field: Field, value: object) -> JSON:
             element = _choice_set(_choices(field.options), None, expanded=True)
             element["isMultiSelect"] = True
             if picked:
-                element["value"] = ",".join(_encode(v) for v in picked)
+                element["value"] = ",".join(encode_choice(v) for v in picked)
             return element
         case DateField():
             element = {"type": "Input.Date"}
@@ -294,7 +297,7 @@ def _choice_set(
 ) -> JSON:
     element: JSON = {
         "type": "Input.ChoiceSet",
-        "choices": [{"title": title, "value": _encode(value)} for value, title in choices],
+        "choices": [{"title": title, "value": encode_choice(value)} for value, title in choices],
         "wrap": True,
     }
     if expanded and len(choices) <= EXPANDED_CHOICES_LIMIT:
@@ -303,7 +306,7 @@ def _choice_set(
         element["style"] = "compact"
         element["placeholder"] = placeholder or CHOOSE
     if selected is not None and selected in {value for value, _ in choices}:
-        element["value"] = _encode(selected)
+        element["value"] = encode_choice(selected)
     return element
 
 
@@ -377,7 +380,7 @@ def form_metadata(data: object) -> FormMetadata | None:
         return None
     if not isinstance(page, int) or isinstance(page, bool) or page < 0:
         return None
-    return FormMetadata(str(callback_id), int(page), str(metadata))
+    return FormMetadata(str(callback_id), int(page), str(metadata), dict.get(ours, "back") is True)
 
 
 def parse_form(form: Form, data: Mapping[str, object]) -> Submission:

@@ -35,7 +35,7 @@ from bot.config import Settings
 from bot.ports import Messenger
 from bot.services.outbox import OutboxService
 from bot.types import Platform
-from handlers.teams.card_forms import FORM_DATA_KEY, FORM_NEXT
+from handlers.teams.card_forms import FORM_DATA_KEY, FORM_NEXT, encode_choice
 from handlers.teams.cards import BUTTON_DATA_KEY
 from handlers.teams.messenger import TeamsMessenger
 from handlers.teams.pacing import Pacer
@@ -151,10 +151,6 @@ def message_of(card: JSON, *, id: str, conversation: str) -> Message:
     )
 
 
-def _choice(value: object) -> str:
-    return str(value).replace("%", "%25").replace(",", "%2C")
-
-
 def input_values(card: JSON, answers: Answers) -> JSON:
     """What Teams sends for a form card's inputs: each as shown, or as answered (strings, a
     multi-select comma-joined, a ranking one input per item)."""
@@ -173,13 +169,13 @@ def input_values(card: JSON, answers: Answers) -> JSON:
             assert isinstance(answer, Mapping), f"{field_id} is a ranking"
             sent[input_id] = str(answer[item]) if item in answer else ""
         elif isinstance(answer, list | tuple):
-            sent[input_id] = ",".join(_choice(v) for v in answer)
+            sent[input_id] = ",".join(encode_choice(str(v)) for v in answer)
         elif isinstance(answer, datetime | date):
             sent[input_id] = answer.isoformat()[:10]
         elif isinstance(answer, clock_time):
             sent[input_id] = answer.strftime("%H:%M")
         elif element.get("type") == "Input.ChoiceSet":
-            sent[input_id] = _choice(answer)
+            sent[input_id] = encode_choice(str(answer))
         else:
             sent[input_id] = str(answer)
     return sent

@@ -117,7 +117,7 @@ def test_no_tenant(activity: dict[str, Any]) -> None:
 
 
 def test_the_served_tenant_passes_in_any_case() -> None:
-    check_tenant(ACTIVITY, TENANT.upper())
+    assert check_tenant(ACTIVITY, TENANT.upper()) is None  # Refused would be raised
 
 
 def test_another_tenant_is_refused() -> None:

@@ -354,7 +354,9 @@ def test_next_and_back_carry_the_form_page_and_metadata_with_submit_fallbacks() 
             "associatedInputs": "none",
         },
     }
-    assert form_metadata(back_data) == FormMetadata("support.request", 1, '{"school": 115204}')
+    assert form_metadata(back_data) == FormMetadata(
+        "support.request", 1, '{"school": 115204}', back=True
+    )
     assert nxt == {
         "type": "Action.Execute",
         "title": "Next",
@@ -486,7 +488,9 @@ def test_back_keeps_the_answers_of_the_page_left() -> None:
     form = form_of(*ALL_KINDS, pages=2)
     card = form_card(form, 1, VALUES)
     back = sent(card, FORM_BACK)
-    assert form_metadata(back) == FormMetadata("support.request", 1, '{"school": 115204}')
+    assert form_metadata(back) == FormMetadata(
+        "support.request", 1, '{"school": 115204}', back=True
+    )
     assert parse_form(form, back).values == VALUES
     # Shown again, the page has them as its answers.
     again = form_card(form, 1, parse_form(form, back).values)

@@ -120,7 +120,7 @@ def test_an_empty_reply_is_an_empty_card() -> None:
 
 
 def test_a_kitchen_sink_reply_is_valid() -> None:
-    check_card(
+    assert check_card(
         card(
             Reply(
                 "All of it",
@@ -137,7 +137,7 @@ def test_a_kitchen_sink_reply_is_valid() -> None:
                 files=(Attachment("chart.png", "Chart", PNG, "image/png"),),
             )
         )
-    )
+    )["body"]
 
 
 # --- every block kind -------------------------------------------------------------------------
@@ -548,4 +548,5 @@ def test_buttons_alone_over_the_limit_are_an_error() -> None:
     st.booleans(),
 )
 def test_any_reply_fits_and_is_valid(blocks: list[Any], is_error: bool) -> None:
-    check_card(card(Reply("summary", tuple(blocks), is_error=is_error)))
+    rendered = check_card(card(Reply("summary", tuple(blocks), is_error=is_error)))
+    assert rendered["version"] == "1.5"

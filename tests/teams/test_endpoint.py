@@ -226,7 +226,8 @@ async def test_a_failing_handler_is_a_500_without_details(
 # --- refused before any handler ------------------------------------------------------------
 
 
-async def refused(endpoint: Endpoint, response: httpx.Response, status: int) -> None:
+async def assert_refused(endpoint: Endpoint, response: httpx.Response, status: int) -> None:
+    """The request was refused with `status` and no handler ran."""
     assert response.status_code == status, response.text
     assert endpoint.handled == []
 
@@ -261,7 +262,7 @@ async def test_bad_tokens_are_401(
     token = make_token(endpoint.fake)
     with caplog.at_level(logging.DEBUG):
         response = await endpoint.post(activity(), token=token)
-    await refused(endpoint, response, 401)
+    await assert_refused(endpoint, response, 401)
     assert token not in caplog.text
     assert "fictional-personal-conversation" not in caplog.text
 
@@ -272,18 +273,18 @@ async def test_bad_tokens_are_401(
     ids=["none", "basic", "empty-bearer"],
 )
 async def test_no_bearer_token_is_401(endpoint: Endpoint, headers: dict[str, str]) -> None:
-    await refused(endpoint, await endpoint.post(activity(), headers=headers), 401)
+    await assert_refused(endpoint, await endpoint.post(activity(), headers=headers), 401)
 
 
 async def test_a_token_for_another_activitys_service_url_is_401(endpoint: Endpoint) -> None:
     other = endpoint.fake.sign(activity(serviceUrl="http://127.0.0.1:9/other/"), app_id=APP_ID)
-    await refused(endpoint, await endpoint.post(activity(), token=other), 401)
+    await assert_refused(endpoint, await endpoint.post(activity(), token=other), 401)
 
 
 async def test_a_channel_the_key_is_not_endorsed_for_is_401(endpoint: Endpoint) -> None:
     # The trusted key is endorsed for msteams and webchat, not for skype.
     response = await endpoint.signed(activity(channelId="skype"))
-    await refused(endpoint, response, 401)
+    await assert_refused(endpoint, response, 401)
 
 
 @pytest.mark.parametrize(
@@ -299,7 +300,7 @@ async def test_another_tenant_is_403_even_correctly_signed(
     endpoint: Endpoint, tenant: dict[str, Any]
 ) -> None:
     response = await endpoint.signed(activity(**tenant))
-    await refused(endpoint, response, 403)
+    await assert_refused(endpoint, response, 403)
     assert response.json() == {"error": "tenant not served here"}
 
 
@@ -317,7 +318,7 @@ async def test_another_tenant_is_403_even_correctly_signed(
 )
 async def test_malformed_bodies_are_400(endpoint: Endpoint, body: bytes) -> None:
     token = endpoint.fake.sign(activity(), app_id=APP_ID)
-    await refused(endpoint, await endpoint.post(body, token=token), 400)
+    await assert_refused(endpoint, await endpoint.post(body, token=token), 400)
 
 
 async def test_an_authentic_activity_the_sdk_cannot_read_is_ignored_and_not_logged(
@@ -336,20 +337,22 @@ async def test_an_unreadable_activity_still_needs_a_valid_token(
 ) -> None:
     unnamed = activity(type="invoke", value={})
     expired = botframework_auth.sign(unnamed, app_id=APP_ID, expires_in=-600)
-    await refused(endpoint, await endpoint.post(json.dumps(unnamed).encode(), token=expired), 401)
+    await assert_refused(
+        endpoint, await endpoint.post(json.dumps(unnamed).encode(), token=expired), 401
+    )
     wrong_audience = botframework_auth.sign(unnamed, app_id=APP_ID, audience="someone-else")
     response = await endpoint.post(json.dumps(unnamed).encode(), token=wrong_audience)
-    await refused(endpoint, response, 401)
+    await assert_refused(endpoint, response, 401)
 
 
 async def test_a_huge_body_is_413(endpoint: Endpoint) -> None:
     padded = activity(text="x" * (2 * 1024 * 1024))
-    await refused(endpoint, await endpoint.signed(padded), 413)
+    await assert_refused(endpoint, await endpoint.signed(padded), 413)
 
 
 async def test_unavailable_signing_keys_are_503(endpoint: Endpoint) -> None:
     endpoint.fake.fail(times=2)
-    await refused(endpoint, await endpoint.signed(activity()), 503)
+    await assert_refused(endpoint, await endpoint.signed(activity()), 503)
 
 
 # --- the recordings, through the whole bot ----------------------------------------------------
