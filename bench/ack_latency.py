@@ -30,6 +30,7 @@ from sqlmodel import select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.ports import SystemClock  # noqa: E402
 from bot.services.directory_import import load_sample  # noqa: E402
 from storage.engine import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
@@ -146,7 +147,7 @@ def main() -> None:
     url = f"sqlite:///{workdir / 'bench.db'}"
     upgrade(url)
     db = Database.from_url(url)
-    load_sample(db)
+    load_sample(db, SystemClock())
     with db.session() as session:
         identity = session.exec(select(ChatIdentity)).first()
     assert identity is not None, "the sample directory has no chat identities"

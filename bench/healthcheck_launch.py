@@ -126,7 +126,7 @@ def build_directory(db: Database, heads: int) -> tuple[int, int]:
     """`heads` open schools in four quadrants and partnerships of 20, each with a head linked to
     Slack, and an LA officer; returns (tenant id, officer's person id)."""
     with db.session() as s:
-        tenant = Tenant(name="Benchshire", la_code=LA_CODE)
+        tenant = Tenant(name="Benchshire", la_code=LA_CODE, created_at=LAUNCH_AT)
         s.add(tenant)
         s.flush()
         assert tenant.id is not None

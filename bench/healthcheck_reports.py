@@ -74,7 +74,7 @@ def build(db: Database, partnerships: int, heads: int, rounds: int) -> dict[str,
     scale_ids = [q.id for q in template.questions if q.type == "scale"]
     items = list(template.items)
     with db.session() as s:
-        tenant = Tenant(name="Benchshire", la_code=990)
+        tenant = Tenant(name="Benchshire", la_code=990, created_at=FIRST_OPENS)
         s.add(tenant)
         s.flush()
         assert tenant.id is not None
@@ -105,7 +105,11 @@ def build(db: Database, partnerships: int, heads: int, rounds: int) -> dict[str,
             for h in range(heads):
                 urn = 900000 + p * 100 + h
                 school = School(
-                    tenant_id=t, urn=urn, name=f"Bench School {urn}", quadrant_id=quadrant
+                    tenant_id=t,
+                    urn=urn,
+                    name=f"Bench School {urn}",
+                    quadrant_id=quadrant,
+                    updated_at=FIRST_OPENS,
                 )
                 head = Person(
                     tenant_id=t, name=f"Head {urn}", email=f"head{urn}@schools.example.org"
@@ -126,6 +130,7 @@ def build(db: Database, partnerships: int, heads: int, rounds: int) -> dict[str,
         opens = FIRST_OPENS + timedelta(weeks=13 * r)
         with db.session() as s:
             survey = SurveyRound(
+                created_at=opens,
                 tenant_id=t,
                 template_id=template.id,
                 template_snapshot=template.snapshot(),

@@ -52,14 +52,14 @@ POST = "chat.postMessage"
 
 
 def enqueue_all(db: Database, messages: int, channels: int) -> tuple[int, list[str], float]:
+    now = datetime.now(UTC)
     with db.session() as s:
-        tenant = Tenant(name="Bench", la_code=999)
+        tenant = Tenant(name="Bench", la_code=999, created_at=now)
         s.add(tenant)
         s.flush()
         assert tenant.id is not None
         tenant_id = tenant.id
     keys = [f"bench:{n}" for n in range(messages)]
-    now = datetime.now(UTC)
     started = time.perf_counter()
     with db.session() as s:
         for n, key in enumerate(keys):
@@ -72,6 +72,7 @@ def enqueue_all(db: Database, messages: int, channels: int) -> tuple[int, list[s
                 to=Recipient(conversation=to),
                 reply=reply,
                 not_before=now,
+                now=now,
             )
     return tenant_id, keys, time.perf_counter() - started
 

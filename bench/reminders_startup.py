@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.core import Core  # noqa: E402
+from bot.ports import SystemClock  # noqa: E402
 from bot.services.directory_import import load_sample  # noqa: E402
 from scheduler.reminders import ReminderJobs  # noqa: E402
 from scheduler.runtime import Runtime  # noqa: E402
@@ -152,7 +153,7 @@ def main() -> None:
     url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='slis-bench-')) / 'bench.db'}"
     upgrade(url)
     db = Database.from_url(url)
-    load_sample(db)
+    load_sample(db, SystemClock())
     fill_started = time.perf_counter()
     start_at = datetime.now(UTC) + timedelta(seconds=5)
     fill(db, args.reminders, args.probes, start_at)

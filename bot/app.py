@@ -18,11 +18,12 @@ from starlette.responses import JSONResponse, Response
 from bot.config import ConfigError, Settings, SlackMode
 from bot.core import Core
 from bot.errors import InvalidImport
-from bot.ports import Messenger
+from bot.ports import Clock, Messenger, MovableClock
 from bot.services.healthcheck.responses import PEPPER_MIN_LENGTH, ResponseKeys
 from bot.services.support.catalogue import Catalogues
 from bot.types import Platform
 from handlers.graph.calendars import GraphCalendars
+from handlers.sandbox.server import Sandbox
 from handlers.slack.app import (
     build_slack_app,
     http_endpoint,
@@ -36,7 +37,8 @@ from handlers.teams.messenger import TeamsMessenger
 from scheduler.housekeeping import Housekeeping
 from scheduler.meetings import MeetingJobs
 from scheduler.reminders import ReminderJobs
-from scheduler.runtime import Runtime
+from scheduler.runtime import JobSource, Runtime
+from scheduler.sandbox import Timeline
 from scheduler.support import SupportJobs
 from scheduler.surveys import SurveyJobs
 from storage.engine import Database
@@ -68,9 +70,12 @@ def local_pepper(database_url: str) -> str | None:
     return pepper if len(pepper.encode()) >= PEPPER_MIN_LENGTH else None
 
 
-def build_core(settings: Settings) -> Core:
-    """The core over the configured database."""
+def build_core(settings: Settings, *, clock: Clock | None = None) -> Core:
+    """The core over the configured database, on `clock`; else on the real clock, which the
+    sandbox (when on) can move."""
     db = Database.from_url(settings.database_url)
+    if clock is None and settings.sandbox() is not None:
+        clock = MovableClock()  # the sandbox's clock control moves it
     secret = settings.slis_anonymity_pepper
     pepper = (
         secret.get_secret_value() if secret is not None else local_pepper(settings.database_url)
@@ -88,6 +93,7 @@ def build_core(settings: Settings) -> Core:
     return Core(
         db,
         default_la_code=settings.slis_default_la_code,
+        clock=clock,
         response_keys=ResponseKeys(pepper) if pepper is not None else None,
         min_group=settings.slis_report_min_group,
         catalogues=catalogues,
@@ -98,12 +104,26 @@ def build_core(settings: Settings) -> Core:
 def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
     """The ASGI app. A partial Slack, Teams or Graph configuration raises ConfigError before
     anything starts."""
-    creds = settings.slack()
+    plan = settings.sandbox()
     teams = settings.teams()
     graph = settings.graph()
     core = core or build_core(settings)
+    creds = settings.slack()
+    timeline: Timeline | None = None
+    sandbox: Sandbox | None = None
+    if plan is not None:
+        if not isinstance(core.clock, MovableClock):
+            raise ValueError("the sandbox needs a core on a MovableClock")
+        if plan.replaces_slack:
+            log.warning("SLIS_SANDBOX=on: the Slack credentials set here are not used")
+        # The bot's own Slack code runs unchanged, against the sandbox's Slack.
+        creds = plan.slack_credentials()
+        timeline = Timeline(core, core.clock)
+        sandbox = Sandbox(core, plan, creds, core.clock, timeline)
     slack = build_slack_app(core, creds) if creds is not None else None
     slack_status = creds.mode.value if creds is not None else NOT_CONFIGURED
+    if plan is not None:
+        slack_status = "sandbox"
     if creds is None and teams is None:
         log.warning(
             "Slack is not configured (no SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET);"
@@ -129,11 +149,17 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
             messengers[Platform.TEAMS] = teams_messenger
         # Booked meetings go into the chair's Outlook calendar where Graph is configured.
         calendars = GraphCalendars(graph, core.la_code_of) if graph is not None else None
+        # In the sandbox the timeline fires reminders on the sandbox's clock, which APScheduler
+        # (on real time) would not follow through a jump.
+        reminders: JobSource = ReminderJobs(core)
+        if timeline is not None:
+            timeline.calendar = calendars
+            reminders = timeline
         runtime = Runtime(
             core,
             messengers,
             job_sources=(
-                ReminderJobs(core),
+                reminders,
                 SurveyJobs(core),
                 SupportJobs(core),
                 MeetingJobs(core, calendars),
@@ -146,8 +172,13 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
             if slack is not None and creds is not None and creds.mode is SlackMode.SOCKET:
                 socket = await start_socket_mode(slack, creds)
             await runtime.start()
+            if sandbox is not None:
+                await sandbox.start()
+                log.info("the sandbox is on: open %s", sandbox.plan.page_url)
             yield
         finally:
+            if sandbox is not None:
+                await sandbox.close()
             await runtime.stop()
             if slack_messenger is not None:
                 await slack_messenger.close()
@@ -177,9 +208,17 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
                 404,
             )
 
+    if sandbox is not None:
+        sandbox.mount(app)
+
     @app.get("/")
     async def about() -> dict[str, str]:
-        return {"service": SERVICE, "slack": slack_status, "teams": teams_status}
+        return {
+            "service": SERVICE,
+            "slack": slack_status,
+            "teams": teams_status,
+            "sandbox": plan.page_url if plan is not None else "off",
+        }
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

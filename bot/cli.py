@@ -7,13 +7,16 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
+import uvicorn
 from sqlmodel import select
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import SANDBOX_HOST, ConfigError, SandboxSwitch, Settings, load_settings
 from bot.errors import InvalidImport, UserError
+from bot.ports import SystemClock
 from bot.services.directory_import import (
     ImportSummary,
     import_directory,
@@ -57,26 +60,71 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default: HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default: PORT)")] = None,
 ) -> None:
-    """Serve the bot over HTTP (Slack events, health endpoints)."""
-    import uvicorn
+    """Serve the bot over HTTP (Slack events, Teams activities, health endpoints; the sandbox
+    at /sandbox when no chat credentials are set)."""
+    _serve(_settings(), host, port)
 
+
+@app.command()
+def sandbox(
+    port: Annotated[int | None, typer.Option(help="Port to bind (default: PORT)")] = None,
+) -> None:
+    """Serve the bot with its local sandbox: a Slack of its own at http://127.0.0.1:PORT/sandbox,
+    for trying the bot with no workspace. Refuses where real Slack credentials are set, unless
+    SLIS_SANDBOX=on says to use the sandbox instead of that workspace."""
+    settings = _settings()
+    refusal = settings.sandbox_refusal()
+    if refusal is not None:
+        typer.echo(f"The sandbox will not start: {refusal}.", err=True)
+        raise typer.Exit(2)
+    _serve(settings.model_copy(update={"slis_sandbox": SandboxSwitch.ON}), SANDBOX_HOST, port)
+
+
+SANDBOX_SHUTDOWN_SECONDS = 3
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     from bot.app import create_app
 
-    settings = _settings()
+    # The sandbox signs requests to the bot's own address: it must know where it listens.
+    settings = settings.model_copy(
+        update={"host": host or settings.host, "port": port or settings.port}
+    )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         asgi = create_app(settings)
+        plan = settings.sandbox()
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    uvicorn.run(
+    if plan is not None:
+        typer.echo(f"\n  The sandbox is on: open {plan.page_url} in your browser.\n")
+    config = uvicorn.Config(
         asgi,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=SANDBOX_SHUTDOWN_SECONDS if plan is not None else None,
     )
+    # The sandbox (mounted on app.state) answers an open page's long poll at once on Ctrl-C.
+    sandbox = getattr(asgi.state, "sandbox", None)
+    _Server(config, sandbox.stopping if sandbox is not None else None).run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the sandbox first when asked to stop: uvicorn waits for open
+    requests (a page's long poll) before it shuts the app down."""
+
+    def __init__(self, config: uvicorn.Config, stopping: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self._stopping = stopping
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._stopping is not None:
+            self._stopping()
+        super().handle_exit(sig, frame)
 
 
 @db_app.command("upgrade")
@@ -149,7 +197,10 @@ def import_schools_cmd(
     """Upsert schools from a GIAS establishment extract, filtered to the LA code."""
     db = _migrated(_settings())
     code = la_code if la_code is not None else _only_la_code(db)
-    _run_import("import-schools", lambda: import_schools(db, code, file, skip_invalid=skip_invalid))
+    _run_import(
+        "import-schools",
+        lambda: import_schools(db, code, file, clock=SystemClock(), skip_invalid=skip_invalid),
+    )
 
 
 @directory_app.command("import")
@@ -159,7 +210,10 @@ def import_directory_cmd(
 ) -> None:
     """Load quadrants, partnerships, alliances, people, roles and chat identities."""
     db = _migrated(_settings())
-    _run_import("import", lambda: import_directory(db, file, skip_invalid=skip_invalid))
+    _run_import(
+        "import",
+        lambda: import_directory(db, file, clock=SystemClock(), skip_invalid=skip_invalid),
+    )
 
 
 @directory_app.command("load-sample")
@@ -168,7 +222,7 @@ def load_sample_cmd() -> None:
     from bot.services.calendar import load_sample_calendar
 
     db = _migrated(_settings())
-    _run_import("load-sample", lambda: [*load_sample(db), load_sample_calendar(db)])
+    _run_import("load-sample", lambda: [*load_sample(db, SystemClock()), load_sample_calendar(db)])
 
 
 def main() -> None:
@@ -214,7 +268,7 @@ def calendar_show_cmd(
     days: Annotated[int, typer.Option(min=1, max=400, help="How many days to list")] = 14,
 ) -> None:
     """List the days from a date: school day or not, and why; with terms and quiet hours."""
-    from datetime import UTC, date, datetime
+    from datetime import date
 
     from bot.services.calendar import CalendarService, calendar_report
 
@@ -226,7 +280,7 @@ def calendar_show_cmd(
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None
     try:
-        start = date.fromisoformat(from_) if from_ else calendar.local(datetime.now(UTC)).date()
+        start = date.fromisoformat(from_) if from_ else calendar.local(SystemClock().now()).date()
     except ValueError:
         raise typer.BadParameter(
             f"{from_!r} is not a date (YYYY-MM-DD)", param_hint="--from"
@@ -254,7 +308,6 @@ def outbox_status_cmd(
     ] = 10,
 ) -> None:
     """Pending, in-flight and failed messages per local authority; the latest failures."""
-    from bot.ports import SystemClock
     from bot.services.outbox import OutboxService
 
     db = _migrated(_settings())
@@ -288,7 +341,6 @@ def outbox_retry_cmd(
     row_id: Annotated[int, typer.Argument(help="The failed message's number (see status)")],
 ) -> None:
     """Queue a failed message again, due now, with its attempts reset."""
-    from bot.ports import SystemClock
     from bot.services.outbox import OutboxService
 
     db = _migrated(_settings())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -46,6 +47,57 @@ class SlackCredentials:
 
     def __repr__(self) -> str:
         return f"SlackCredentials(mode={self.mode.value}, api_url={self.api_url!r})"
+
+
+class SandboxSwitch(Enum):
+    """SLIS_SANDBOX: whether the local sandbox (a Slack of its own, in the browser) runs."""
+
+    AUTO = "auto"  # on when no chat credentials are configured (the quick start)
+    ON = "on"  # on, standing in for Slack even where real Slack credentials are set
+    OFF = "off"
+
+
+SWITCH_WORDS = {"1": "on", "true": "on", "yes": "on", "0": "off", "false": "off", "no": "off"}
+# The only address the sandbox listens on: it signs requests for anyone who can reach it.
+SANDBOX_HOST = "127.0.0.1"
+SANDBOX_PATH = "/sandbox"
+
+
+@dataclass(frozen=True)
+class SandboxPlan:
+    """The local sandbox is on: a Slack of its own inside this server, at `page_url`.
+
+    `replaces_slack`: real Slack credentials are set and ignored (SLIS_SANDBOX=on).
+    `may_reset`: no real chat credentials are configured, so the page's Reset may wipe this
+    server's database and load the sample directory again.
+    """
+
+    port: int
+    replaces_slack: bool
+    may_reset: bool
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{SANDBOX_HOST}:{self.port}"
+
+    @property
+    def page_url(self) -> str:
+        return self.base_url + SANDBOX_PATH
+
+    @property
+    def slack_api_url(self) -> str:
+        """Where the bot's Slack Web API client goes in sandbox mode."""
+        return f"{self.page_url}/slack/api/"
+
+    def slack_credentials(self) -> SlackCredentials:
+        """Credentials for the sandbox's Slack, made fresh for each process (never stored)."""
+        return SlackCredentials(
+            SlackMode.HTTP,
+            "xoxb-sandbox-" + secrets.token_hex(16),
+            secrets.token_hex(32),
+            None,
+            self.slack_api_url,
+        )
 
 
 @dataclass(frozen=True)
@@ -150,6 +202,11 @@ class Settings(BaseSettings):
     )
     teams_openid_metadata_url: str = DEFAULT_TEAMS_OPENID_METADATA_URL
     teams_authority_url: str = DEFAULT_TEAMS_AUTHORITY_URL
+    slis_sandbox: SandboxSwitch = Field(
+        default=SandboxSwitch.AUTO,
+        description="The local sandbox at /sandbox: auto (on when no chat credentials are set),"
+        " on (also in place of real Slack credentials), off.",
+    )
     host: str = "127.0.0.1"
     port: int = 3000
     log_level: str = "INFO"
@@ -171,6 +228,21 @@ class Settings(BaseSettings):
                 "must be at least 32 bytes; make one with"
                 " python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
+        return value
+
+    @field_validator("slis_sandbox", mode="before")
+    @classmethod
+    def _switch_words(cls, value: object) -> object:
+        if isinstance(value, str):
+            word = value.strip().lower()
+            return {
+                "1": "on",
+                "true": "on",
+                "yes": "on",
+                "0": "off",
+                "false": "off",
+                "no": "off",
+            }.get(word, word or "auto")
         return value
 
     @field_validator("slack_api_url")
@@ -319,6 +391,45 @@ class Settings(BaseSettings):
         return TeamsCredentials(
             app_id, tenant, password, pem, url, self.teams_authority_url.rstrip("/")
         )
+
+    def sandbox(self) -> SandboxPlan | None:
+        """The local sandbox's plan, None when it does not run.
+
+        On by default (auto) only when neither Slack nor Teams is configured and the server
+        listens on 127.0.0.1 alone; never in place of real Slack credentials unless
+        SLIS_SANDBOX=on. Raises ConfigError when SLIS_SANDBOX=on cannot be honoured.
+        """
+        if self.slis_sandbox is SandboxSwitch.OFF:
+            return None
+        slack = self.slack()
+        teams = self.teams()
+        loopback = self.host == SANDBOX_HOST
+        if self.slis_sandbox is SandboxSwitch.AUTO and (
+            slack is not None or teams is not None or not loopback
+        ):
+            return None
+        if not loopback:
+            raise ConfigError(
+                f"SLIS_SANDBOX=on: the sandbox listens on {SANDBOX_HOST} only, and HOST is"
+                f" {self.host}; set HOST={SANDBOX_HOST} or SLIS_SANDBOX=off"
+            )
+        return SandboxPlan(
+            port=self.port,
+            replaces_slack=slack is not None,
+            may_reset=slack is None and teams is None,
+        )
+
+    def sandbox_refusal(self) -> str | None:
+        """Why the sandbox will not run although asked for (`slis sandbox`), else None."""
+        if self.slis_sandbox is SandboxSwitch.OFF:
+            return "SLIS_SANDBOX=off is set; unset it to use the sandbox"
+        if self.slis_sandbox is SandboxSwitch.AUTO and self.slack() is not None:
+            return (
+                "real Slack credentials are set (SLACK_BOT_TOKEN); the sandbox would stand in"
+                " for that workspace. Unset them, or set SLIS_SANDBOX=on to use the sandbox"
+                " instead of Slack"
+            )
+        return None
 
     def sqlite_path(self) -> Path | None:
         """The file behind a SQLite DATABASE_URL, None for other databases or memory."""

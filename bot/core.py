@@ -45,6 +45,7 @@ from bot.services.inbound import InboundLedger
 from bot.services.meetings.common import ACTION_PREFIX as MEETING_PREFIX
 from bot.services.meetings.service import Meetings
 from bot.services.reminders import ReminderService
+from bot.services.sandbox import SandboxService
 from bot.services.support.catalogue import Catalogues
 from bot.services.support.forms import IMMEDIATE as SUPPORT_IN_PLACE
 from bot.services.support.forms import ActionFlow, AskFlow
@@ -91,7 +92,7 @@ class Core:
     ) -> None:
         self.db = db
         self.clock = clock or SystemClock()
-        self.identity = IdentityService(db, default_la_code)
+        self.identity = IdentityService(db, self.clock, default_la_code)
         self.directory = DirectoryService(db)
         self.calendar = CalendarService(db, clock=self.clock)
         self.reminders = ReminderService(db, self.clock, calendars=self.calendar.for_tenant)
@@ -137,6 +138,7 @@ class Core:
         self._actors = ActorCache()
         self.inbound = InboundLedger(db, self.clock)
         self.conversations = ConversationBook(db, self.clock)
+        self.sandbox = SandboxService(db, self.clock, self.calendar)
 
     async def conversation_seen(
         self, conversation: Conversation, tenant_id: int | None = None

@@ -18,11 +18,12 @@ Typed values, one per answered field (an unanswered field has no key):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from datetime import date, datetime, time
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import TypeVar
 
 # Limits every renderer can honour; Slack's are the tightest, so they set them.
 TITLE_LIMIT = 24  # form title, submit and close labels (Slack modal: 24 characters)
@@ -48,6 +49,8 @@ REQUIRED = "Please answer this question."
 
 FormValue = str | int | Decimal | date | time | list[str] | dict[str, int]
 FormValues = Mapping[str, object]
+
+_T = TypeVar("_T")
 
 
 class Rag(StrEnum):
@@ -583,3 +586,34 @@ def _whole(value: int | Decimal) -> bool:
     return _is_int(value) or (
         isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value()
     )
+
+
+# --- reading what was typed: shared by every platform's parser -------------------------------
+
+
+class AnswerProblem(ValueError):
+    """An answer that cannot be read as its field's kind; its message is shown under it."""
+
+
+def read_as(parse: Callable[[str], _T], text: str, message: str) -> _T:
+    """`parse(text)`, or AnswerProblem(`message`) when it raises ValueError."""
+    try:
+        return parse(text)
+    except ValueError:
+        raise AnswerProblem(message) from None
+
+
+def read_number(field: NumberField, text: str) -> int | Decimal:
+    """A number field's typed text as its value: a Decimal where decimals are allowed, else an
+    int; AnswerProblem in the core's words when it is not such a number."""
+    try:
+        number = Decimal(text.strip())
+    except InvalidOperation:
+        raise AnswerProblem("Enter a number.") from None
+    if not number.is_finite():
+        raise AnswerProblem("Enter a number.")
+    if field.decimal:
+        return number
+    if number != number.to_integral_value():
+        raise AnswerProblem("Enter a whole number.")
+    return int(number)

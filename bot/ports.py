@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.types import ConversationRef, Reply
@@ -23,6 +24,41 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class MovableClock:
+    """The real clock moved forward by hand: the sandbox's clock control. Time passes as usual
+    between jumps; a jump moves it on, never back (Reset returns it to the real time)."""
+
+    def __init__(self, base: Clock | None = None) -> None:
+        self._base = base or SystemClock()
+        self._offset = timedelta(0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._base.now() + self._offset
+
+    @property
+    def offset(self) -> timedelta:
+        """How far ahead of the real time this clock is."""
+        with self._lock:
+            return self._offset
+
+    def move_to(self, when: datetime) -> None:
+        """Stand at `when` (timezone-aware), which must not be in this clock's past."""
+        if when.tzinfo is None:
+            raise ValueError("the clock moves to timezone-aware times only")
+        with self._lock:
+            now = self._base.now() + self._offset
+            if when < now:
+                raise ValueError(f"the clock moves forward only ({when.isoformat()} is past)")
+            self._offset += when - now
+
+    def reset(self) -> None:
+        """Back to the real time."""
+        with self._lock:
+            self._offset = timedelta(0)
 
 
 class DeliveryFailed(Exception):

@@ -2,6 +2,7 @@
 """The two quick-start commands. Needs only Python 3.11+ (standard library) and pip.
 
     python3 scripts/dev.py serve [slis serve options]   run the bot on http://127.0.0.1:3000
+                                                        (try it at http://127.0.0.1:3000/sandbox)
     python3 scripts/dev.py test  [pytest options]       lint, types, import contracts, tests
 
 Both create `.venv` in the repository root when it is missing and (re)install the project into

@@ -300,7 +300,9 @@ def make_people(
     admin.roles.append(("administrator", "county", None))
     people.append(admin)
 
-    # Ten sample Slack accounts, one for someone in each kind of role.
+    # Everyone has a sample Slack account in the sample workspace (the sandbox plays it), so
+    # everyone can be reached from the start; the first ten, one for someone in each kind of
+    # role, keep the ids they have always had.
     wanted = [
         "quadrant_chair", "partnership_lead", "head", "alliance_lead", "board_member",
         "la_officer", "association_rep", "governor", "staff", "administrator",
@@ -311,6 +313,7 @@ def make_people(
             p for p in people if p not in with_chat and any(r[0] == role for r in p.roles)
         )
         with_chat.append(holder)
+    with_chat += [p for p in people if p not in with_chat]
     for n, holder in enumerate(with_chat, start=1):
         holder.chat = f"U0SAMPLE{n:02d}"
     return people
@@ -339,7 +342,12 @@ def render(
         "quadrants:",
     ]
     for quadrant, districts in QUADRANTS.items():
-        out.append(f"  - {{name: {q(quadrant)}, districts: [{', '.join(map(q, districts))}]}}")
+        # Each quadrant has a channel in the sample workspace (the sandbox shows them).
+        channel = "C0" + "".join(quadrant.upper().split()) + "Q"
+        out.append(
+            f"  - {{name: {q(quadrant)}, districts: [{', '.join(map(q, districts))}],"
+            f" channel: {channel}}}"
+        )
     out += ["", "partnerships:"]
     for p in partnerships:
         out += [f"  - name: {q(p.name)}", f"    kind: {p.kind}"]

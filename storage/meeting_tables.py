@@ -27,7 +27,6 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from storage.models import timestamp_column as _ts
-from storage.models import utcnow
 
 
 class Meeting(SQLModel, table=True):
@@ -108,8 +107,8 @@ class Meeting(SQLModel, table=True):
     minutes_sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     # Optimistic concurrency: every update says which version it read and bumps it.
     version: int = Field(default=1)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
 
 
 class MeetingSlot(SQLModel, table=True):
@@ -166,7 +165,7 @@ class MeetingVote(SQLModel, table=True):
     slot_id: int = Field(foreign_key="meeting_slot.id")
     person_id: int = Field(foreign_key="person.id")
     answer: str = Field(max_length=16)  # yes | if_need_be | no
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
 
 
 class MeetingAgendaItem(SQLModel, table=True):
@@ -181,7 +180,7 @@ class MeetingAgendaItem(SQLModel, table=True):
     added_by: int = Field(foreign_key="person.id")
     text: str = Field(sa_column=Column(Text, nullable=False))
     position: int | None = Field(default=None)  # NULL until the chair orders the agenda
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    created_at: datetime = Field(sa_column=_ts())
 
 
 class MeetingAction(SQLModel, table=True):
@@ -205,7 +204,7 @@ class MeetingAction(SQLModel, table=True):
     done_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     # When the owner was last reminded (NULL: not yet), so the sweep reminds once per due time.
     reminded_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    created_at: datetime = Field(sa_column=_ts())
 
 
 class MeetingCounter(SQLModel, table=True):

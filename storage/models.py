@@ -12,10 +12,6 @@ from sqlalchemy import Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def aware(value: datetime) -> datetime:
     """A stored time as an aware UTC datetime: SQLite hands back naive ones, and every stored
     time is UTC."""
@@ -43,7 +39,7 @@ class Tenant(SQLModel, table=True):
     la_code: int = Field(unique=True, index=True)
     timezone: str = Field(default="Europe/London", max_length=64)
     day_rate_pence: int = Field(default=45000)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    created_at: datetime = Field(sa_column=_ts())
 
 
 class ChatWorkspace(SQLModel, table=True):
@@ -98,7 +94,7 @@ class School(SQLModel, table=True):
     establishment_group: str = Field(default="", max_length=200)
     status: str = Field(default="Open", max_length=100)
     quadrant_id: int | None = Field(default=None, foreign_key="quadrant.id", index=True)
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
 
 
 class Partnership(SQLModel, table=True):
@@ -200,7 +196,7 @@ class ChatIdentity(SQLModel, table=True):
     workspace_id: str = Field(max_length=64)
     user_id: str = Field(max_length=64)
     source: str = Field(default="directory", max_length=16)
-    linked_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    linked_at: datetime = Field(sa_column=_ts())
 
 
 # Other areas keep their tables in modules of their own; importing them here registers them on

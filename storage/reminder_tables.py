@@ -14,7 +14,6 @@ from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from storage.models import timestamp_column as _ts
-from storage.models import utcnow
 
 
 class Reminder(SQLModel, table=True):
@@ -56,6 +55,6 @@ class Reminder(SQLModel, table=True):
     status: str = Field(default="active", max_length=16)  # active | done | cancelled
     next_due: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     last_due: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    created_at: datetime = Field(sa_column=_ts())
     # Bumped on every change, so the scheduler on any replica can pick up what changed.
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())

@@ -25,7 +25,6 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from storage.models import timestamp_column as _ts
-from storage.models import utcnow
 
 
 class SupportRequest(SQLModel, table=True):
@@ -100,9 +99,9 @@ class SupportRequest(SQLModel, table=True):
     close_nudge_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     # Optimistic concurrency: every update says which version it read and bumps it.
     version: int = Field(default=1)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    created_at: datetime = Field(sa_column=_ts())
     # Bumped on every change; the sweeps read it as "in this state since".
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
 
 
 class SupportOffer(SQLModel, table=True):
@@ -123,7 +122,7 @@ class SupportOffer(SQLModel, table=True):
         default="offered", max_length=16
     )  # offered | declined | claimed | lapsed (another alliance holds it, or it ended)
     decline_reason: str | None = Field(default=None, max_length=500)
-    offered_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    offered_at: datetime = Field(sa_column=_ts())
     responded_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
@@ -141,7 +140,7 @@ class SupportEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: int = Field(foreign_key="tenant.id", index=True)
     request_id: int = Field(foreign_key="support_request.id")
-    at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    at: datetime = Field(sa_column=_ts())
     actor_person_id: int | None = Field(default=None, foreign_key="person.id")
     party: str = Field(max_length=16)
     action: str = Field(max_length=16)

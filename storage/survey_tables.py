@@ -69,7 +69,6 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from storage.models import timestamp_column as _ts
-from storage.models import utcnow
 
 
 class SurveyRound(SQLModel, table=True):
@@ -114,7 +113,7 @@ class SurveyRound(SQLModel, table=True):
     recurrence_school_days: int | None = Field(default=None)
     previous_round_id: int | None = Field(default=None, foreign_key="survey_round.id")
 
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    created_at: datetime = Field(sa_column=_ts())
 
 
 class SurveyInvitation(SQLModel, table=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from bot.types import ChatUser, Platform, Role, ScopeKind
 from storage.engine import Database
@@ -20,6 +21,10 @@ from storage.models import (
     School,
     Tenant,
 )
+
+# When rows built straight into the tables say they were made or changed: a fixed instant
+# before any test's clock, so that no test depends on the day it runs.
+SEEDED_AT = datetime(2026, 9, 1, 7, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -41,7 +46,7 @@ def build_world(
 ) -> World:
     """Two quadrants, four schools, two partnerships, one alliance and people in every role."""
     with db.session() as s:
-        tenant = Tenant(name=name, la_code=la_code)
+        tenant = Tenant(name=name, la_code=la_code, created_at=SEEDED_AT)
         s.add(tenant)
         s.flush()
         assert tenant.id is not None
@@ -68,6 +73,7 @@ def build_world(
                 establishment_type="Community school",
                 status=status,
                 quadrant_id=w.quadrants[q],
+                updated_at=SEEDED_AT,
             )
             s.add(school)
             s.flush()
@@ -166,6 +172,7 @@ def build_world(
                         platform="slack",
                         workspace_id=workspace,
                         user_id=user.user_id,
+                        linked_at=SEEDED_AT,
                     )
                 )
     return w

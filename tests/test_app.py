@@ -19,6 +19,7 @@ from bot.core import Core
 from bot.types import ChatUser, Platform
 from storage.engine import Database
 from storage.models import Tenant
+from tests.factories import SEEDED_AT
 
 
 def settings(database_url: str, **values: Any) -> Settings:
@@ -34,10 +35,12 @@ def settings(database_url: str, **values: Any) -> Settings:
 
 
 @asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def serving(
+    app: FastAPI, base_url: str = "http://slis.test"
+) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://slis.test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as http:
             yield http
 
 
@@ -48,11 +51,11 @@ def closed_port() -> int:
     return port
 
 
-async def test_without_slack_serves_health_only(
+async def test_without_slack_and_the_sandbox_serves_health_only(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="bot.app"):
-        app = create_app(settings(database_url))
+        app = create_app(settings(database_url, slis_sandbox="off"))
     slack = (
         "Slack is not configured (no SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET);"
         " serving health endpoints only"
@@ -79,10 +82,28 @@ async def test_without_slack_serves_health_only(
             "service": "SLIS Bot",
             "slack": "not configured",
             "teams": "not configured",
+            "sandbox": "off",
         }
         events = await http.post("/slack/events", content=b"token=x&command=%2Fslis")
         assert events.status_code == 404
         assert "Slack is not configured" in events.json()["error"]
+        assert (await http.get("/sandbox")).status_code == 404
+
+
+async def test_with_no_chat_credentials_the_sandbox_stands_in_for_slack(
+    database_url: str,
+) -> None:
+    app = create_app(settings(database_url, port=3999))
+    async with serving(app, "http://127.0.0.1:3999") as http:
+        assert (await http.get("/readyz")).json()["slack"] == "sandbox"
+        about = (await http.get("/")).json()
+        assert about["slack"] == "sandbox" and about["teams"] == "not configured"
+        assert about["sandbox"] == "http://127.0.0.1:3999/sandbox"
+        page = await http.get("/sandbox")
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        # The bot's Slack endpoint is there, and checks signatures as for a real workspace.
+        unsigned = await http.post("/slack/events", content=b"command=%2Fslis")
+        assert unsigned.status_code == 401
 
 
 async def test_http_mode_reports_slack_ready(database_url: str) -> None:
@@ -152,7 +173,7 @@ async def test_build_core_maps_unknown_workspaces_to_the_default_local_authority
     database_url: str, db: Database
 ) -> None:
     with db.session() as session:
-        session.add(Tenant(name="Essex", la_code=881))
+        session.add(Tenant(name="Essex", la_code=881, created_at=SEEDED_AT))
     core = build_core(settings(database_url, slis_default_la_code=881))
     actor = await core.identify(ChatUser(Platform.SLACK, "T0ANYWHERE", "U1"))
     assert (actor.tenant_name, actor.linked) == ("Essex", False)

@@ -92,3 +92,23 @@ def test_serve_refuses_a_partial_slack_configuration(
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-only")
     code, out = slis("serve")
     assert code == 2 and "SLACK_SIGNING_SECRET is missing" in out and "xoxb-only" not in out
+
+
+def test_the_sandbox_refuses_to_stand_in_for_real_slack_without_the_flag(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLIS_SANDBOX", raising=False)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-real-workspace")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "real-secret")
+    code, out = slis("sandbox")
+    assert code == 2
+    assert "The sandbox will not start: real Slack credentials are set" in out
+    assert "SLIS_SANDBOX=on" in out and "xoxb-real" not in out and "real-secret" not in out
+
+
+def test_the_sandbox_is_not_started_when_switched_off(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLIS_SANDBOX", "off")
+    code, out = slis("sandbox")
+    assert code == 2 and "SLIS_SANDBOX=off is set" in out

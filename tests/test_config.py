@@ -28,6 +28,12 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "GRAPH_CLIENT_SECRET",
         "GRAPH_LA_CODES",
         "GRAPH_API_URL",
+        "SLIS_SANDBOX",
+        "HOST",
+        "TEAMS_APP_ID",
+        "TEAMS_APP_PASSWORD",
+        "TEAMS_TENANT_ID",
+        "TEAMS_CERTIFICATE_FILE",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no developer's .env
@@ -162,3 +168,92 @@ def test_every_graph_problem_is_named_in_one_message(monkeypatch: pytest.MonkeyP
         "GRAPH_API_URL must be an https:// address",
     ):
         assert expected in message
+
+
+# --- the local sandbox -------------------------------------------------------------------------
+
+
+def real_slack(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-real-workspace")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "real-secret")
+
+
+def test_the_sandbox_is_on_by_default_with_no_chat_credentials() -> None:
+    plan = load_settings().sandbox()
+    assert plan is not None
+    assert (plan.port, plan.replaces_slack, plan.may_reset) == (3000, False, True)
+    assert plan.page_url == "http://127.0.0.1:3000/sandbox"
+    assert plan.slack_api_url == "http://127.0.0.1:3000/sandbox/slack/api/"
+
+
+def test_the_sandbox_never_stands_in_for_real_slack_unless_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_slack(monkeypatch)
+    assert load_settings().sandbox() is None
+    refusal = load_settings().sandbox_refusal()
+    assert refusal is not None and "real Slack credentials are set" in refusal
+    assert "SLIS_SANDBOX=on" in refusal and "xoxb-real" not in refusal
+    monkeypatch.setenv("SLIS_SANDBOX", "on")
+    plan = load_settings().sandbox()
+    assert plan is not None and plan.replaces_slack and not plan.may_reset
+    assert load_settings().sandbox_refusal() is None
+
+
+def test_the_sandbox_is_off_by_default_where_teams_is_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TEAMS_APP_ID", "00000000-0000-0000-0000-000000000001")
+    monkeypatch.setenv("TEAMS_APP_PASSWORD", "a-password")
+    monkeypatch.setenv("TEAMS_TENANT_ID", "00000000-0000-0000-0000-000000000002")
+    assert load_settings().sandbox() is None
+    monkeypatch.setenv("SLIS_SANDBOX", "on")
+    plan = load_settings().sandbox()
+    # Reset would wipe what the Teams side holds, so it is not offered.
+    assert plan is not None and not plan.replaces_slack and not plan.may_reset
+
+
+def test_the_sandbox_listens_on_127_0_0_1_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOST", "0.0.0.0")  # noqa: S104 - the address being refused
+    assert load_settings().sandbox() is None
+    monkeypatch.setenv("SLIS_SANDBOX", "on")
+    with pytest.raises(ConfigError, match=r"listens on 127\.0\.0\.1 only"):
+        load_settings().sandbox()
+    monkeypatch.setenv("HOST", "localhost")
+    with pytest.raises(ConfigError, match=r"HOST=127\.0\.0\.1"):
+        load_settings().sandbox()
+
+
+@pytest.mark.parametrize(
+    ("given", "switch"),
+    [
+        ("on", "on"),
+        ("ON", "on"),
+        ("true", "on"),
+        ("1", "on"),
+        ("off", "off"),
+        ("no", "off"),
+        ("", "auto"),
+        ("auto", "auto"),
+    ],
+)
+def test_the_sandbox_switch_takes_the_usual_words(
+    monkeypatch: pytest.MonkeyPatch, given: str, switch: str
+) -> None:
+    monkeypatch.setenv("SLIS_SANDBOX", given)
+    assert load_settings().slis_sandbox.value == switch
+
+
+def test_an_unknown_sandbox_switch_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLIS_SANDBOX", "maybe")
+    with pytest.raises(ConfigError, match="SLIS_SANDBOX"):
+        load_settings()
+
+
+def test_sandbox_credentials_are_fresh_for_each_process_and_never_shown() -> None:
+    plan = load_settings().sandbox()
+    assert plan is not None
+    one, two = plan.slack_credentials(), plan.slack_credentials()
+    assert one.bot_token.startswith("xoxb-sandbox-") and one.bot_token != two.bot_token
+    assert one.signing_secret and one.signing_secret != two.signing_secret
+    assert one.bot_token not in repr(one) and (one.signing_secret or "") not in repr(one)

@@ -4,35 +4,30 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import select
 
 from storage.engine import Database
 from storage.models import Partnership, School, Tenant
+from tests.sandbox.serving import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get(url: str) -> tuple[int, dict[str, str]]:
+def _get(url: str) -> tuple[int, dict[str, Any]]:
     with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
         return response.status, json.loads(response.read())
 
 
 def test_serve_command_migrates_loads_sample_and_answers_readyz(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     db_file = tmp_path / "quickstart.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SLIS_"))}
     env.update(DATABASE_URL=f"sqlite:///{db_file}", HOST="127.0.0.1", PORT=str(port))
@@ -46,7 +41,7 @@ def test_serve_command_migrates_loads_sample_and_answers_readyz(tmp_path: Path) 
     )
     try:
         deadline = time.monotonic() + 90
-        ready: dict[str, str] | None = None
+        ready: dict[str, Any] | None = None
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 status, ready = _get(f"http://127.0.0.1:{port}/readyz")
@@ -57,9 +52,14 @@ def test_serve_command_migrates_loads_sample_and_answers_readyz(tmp_path: Path) 
         log.seek(0)
         output = log.read()
         assert ready is not None, f"server never answered /readyz:\n{output}"
-        assert ready["database"] == "ok" and ready["slack"] == "not configured"
+        # With no chat credentials the quick start serves the sandbox in place of Slack.
+        assert ready["database"] == "ok" and ready["slack"] == "sandbox"
         assert _get(f"http://127.0.0.1:{port}/healthz") == (200, {"status": "ok"})
-        assert "Slack is not configured" in output
+        assert f"The sandbox is on: open http://127.0.0.1:{port}/sandbox" in output
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/sandbox", timeout=5) as page:
+            assert page.status == 200 and b"SLIS" in page.read()
+        status, state = _get(f"http://127.0.0.1:{port}/sandbox/api/state?user=U0SAMPLE01")
+        assert status == 200 and state["me"]["name"] == "Ada Applethwaite"
     finally:
         proc.terminate()
         proc.wait(timeout=15)

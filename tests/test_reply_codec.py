@@ -57,6 +57,7 @@ def test_the_outbox_takes_no_files_for_a_channel(db: Database) -> None:
             to=to,
             reply=Reply("Report", files=(EXPORT,)),
             not_before=datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
+            now=datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
         )
     with db.session() as s:
         assert s.exec(select(OutboxMessage)).all() == []
@@ -72,6 +73,7 @@ def test_the_outbox_takes_a_small_file_for_a_person(db: Database) -> None:
             to=Recipient(person_id=world.people["ada.head@schools.example.org"]),
             reply=Reply("Invitation", files=(EXPORT,)),
             not_before=datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
+            now=datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
         )
     with db.session() as s:
         row = s.exec(select(OutboxMessage)).one()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlmodel import Session, SQLModel, col, select
 
 from bot.errors import InvalidImport, UserError
+from bot.ports import Clock
 from bot.services.directory_file import (
     AllianceSpec,
     DirectoryFile,
@@ -45,7 +47,6 @@ from storage.models import (
     RoleAssignment,
     School,
     Tenant,
-    utcnow,
 )
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -114,9 +115,11 @@ def import_schools(
     la_code: int,
     path: Path,
     *,
+    clock: Clock,
     skip_invalid: bool = False,
 ) -> ImportSummary:
     """Upsert LA `la_code`'s schools from a GIAS extract, placed by the quadrants' districts."""
+    now = clock.now()
     with db.session() as session:
         tenant_id = _tenant_id(session, la_code)
         extract = read_extract(path, la_code)
@@ -141,23 +144,26 @@ def import_schools(
             values = {k: v for k, v in given.items() if v is not None}
             school = schools.get(row.urn)
             if school is None:
-                session.add(School(tenant_id=tenant_id, urn=row.urn, **values))
+                session.add(School(tenant_id=tenant_id, urn=row.urn, updated_at=now, **values))
                 summary.count(summary.inserted, "school")
             elif _assign(school, values):
-                school.updated_at = utcnow()
+                school.updated_at = now
                 summary.count(summary.updated, "school")
             else:
                 summary.count(summary.unchanged, "school")
     return summary
 
 
-def import_directory(db: Database, path: Path, *, skip_invalid: bool = False) -> ImportSummary:
+def import_directory(
+    db: Database, path: Path, *, clock: Clock, skip_invalid: bool = False
+) -> ImportSummary:
     """Upsert the tenant, workspaces, quadrants, partnerships, alliances and people of a file."""
-    return _import(db, read_directory_file(path), skip_invalid=skip_invalid)
+    return _import(db, read_directory_file(path), clock.now(), skip_invalid=skip_invalid)
 
 
-def load_sample(db: Database) -> list[ImportSummary]:
-    """Load the shipped sample: tenant and quadrants, then the Essex schools, then the rest."""
+def load_sample(db: Database, clock: Clock) -> list[ImportSummary]:
+    """Load the shipped sample: tenant and quadrants, then the Essex schools, then the rest,
+    stamped with `clock`'s time (the bot's own, when it runs inside the bot)."""
     directory = read_directory_file(SAMPLE_DIRECTORY)
     if directory.problems:
         raise InvalidImport(directory.source, directory.problem_lines())
@@ -167,16 +173,18 @@ def load_sample(db: Database) -> list[ImportSummary]:
     rest = replace(directory, tenant=None, la_code=la_code, workspaces=[], quadrants=[])
     rest.source += " (partnerships, alliances, people)"
     return [
-        _import(db, frame, skip_invalid=False),
-        import_schools(db, la_code, SAMPLE_SCHOOLS),
-        _import(db, rest, skip_invalid=False),
+        _import(db, frame, clock.now(), skip_invalid=False),
+        import_schools(db, la_code, SAMPLE_SCHOOLS, clock=clock),
+        _import(db, rest, clock.now(), skip_invalid=False),
     ]
 
 
-def _import(db: Database, directory: DirectoryFile, *, skip_invalid: bool) -> ImportSummary:
+def _import(
+    db: Database, directory: DirectoryFile, now: datetime, *, skip_invalid: bool
+) -> ImportSummary:
     with db.session() as session:
         summary = ImportSummary(source=directory.source)
-        tenant_id = _upsert_tenant(session, directory, summary)
+        tenant_id = _upsert_tenant(session, directory, summary, now)
         state = DirectoryState.load(session, tenant_id, directory)
         checked = check_directory(directory, state)
         problems = directory.problems + checked.problems
@@ -186,7 +194,7 @@ def _import(db: Database, directory: DirectoryFile, *, skip_invalid: bool) -> Im
         for invalid in (directory.invalid, checked.invalid):
             for section, n in invalid.items():
                 summary.count(summary.skipped, SECTION_KINDS[section], n)
-        _Writer(session, state, summary).write(checked)
+        _Writer(session, state, summary, now).write(checked)
     return summary
 
 
@@ -209,7 +217,9 @@ def _tenant_id(session: Session, la_code: int) -> int:
     return tenant.id
 
 
-def _upsert_tenant(session: Session, directory: DirectoryFile, summary: ImportSummary) -> int:
+def _upsert_tenant(
+    session: Session, directory: DirectoryFile, summary: ImportSummary, now: datetime
+) -> int:
     spec = directory.tenant
     if spec is None:
         return _tenant_id(session, directory.tenant_la_code)
@@ -220,7 +230,7 @@ def _upsert_tenant(session: Session, directory: DirectoryFile, summary: ImportSu
         values["day_rate_pence"] = spec.day_rate_pence
     tenant = session.exec(select(Tenant).where(col(Tenant.la_code) == spec.la_code)).first()
     if tenant is None:
-        tenant = Tenant(la_code=spec.la_code, **values)
+        tenant = Tenant(la_code=spec.la_code, created_at=now, **values)
         session.add(tenant)
         session.flush()
         summary.count(summary.inserted, "tenant")
@@ -247,10 +257,13 @@ Key = TypeVar("Key", bound=Hashable)
 class _Writer:
     """Applies checked entries in dependency order, counting what each upsert did."""
 
-    def __init__(self, session: Session, state: DirectoryState, summary: ImportSummary) -> None:
+    def __init__(
+        self, session: Session, state: DirectoryState, summary: ImportSummary, now: datetime
+    ) -> None:
         self.session = session
         self.state = state
         self.summary = summary
+        self.now = now
 
     def write(self, checked: CheckedDirectory) -> None:
         state = self.state
@@ -312,7 +325,7 @@ class _Writer:
                 # The register says nothing of quadrants: a school takes its first partnership's.
                 if school.quadrant_id is None and partnership.quadrant_id is not None:
                     school.quadrant_id = partnership.quadrant_id
-                    school.updated_at = utcnow()
+                    school.updated_at = self.now
                     placed.add(urn)
         self.summary.count(self.summary.updated, "school", len(placed))
 
@@ -378,6 +391,7 @@ class _Writer:
                     workspace_id=identity[1],
                     user_id=identity[2],
                     source="directory",
+                    linked_at=self.now,
                 )
 
     def _scope_id(self, role: RoleSpec) -> int:
@@ -401,7 +415,8 @@ class _Writer:
         values: Mapping[str, Any],
         **identity: Any,
     ) -> None:
-        """Insert a row under `key`, or bring its `values` up to date."""
+        """Insert a row under `key`, or bring its `values` up to date; `identity` is set only
+        on insert."""
         row = existing.get(key)
         if row is None:
             row = table(tenant_id=self.state.tenant_id, **identity, **values)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot.ports import Clock
 from bot.types import Actor, ChatUser, Grant, Platform, Role, ScopeKind
 from storage.engine import Database
 from storage.models import (
@@ -34,8 +35,9 @@ _SCOPE_TABLES: dict[
 class IdentityService:
     """Matches chat users to the directory: by linked chat identity, else by profile e-mail."""
 
-    def __init__(self, db: Database, default_la_code: int | None = None) -> None:
+    def __init__(self, db: Database, clock: Clock, default_la_code: int | None = None) -> None:
         self._db = db
+        self._clock = clock
         self._default_la_code = default_la_code
 
     def actor_for(self, chat: ChatUser) -> Actor:
@@ -89,6 +91,7 @@ class IdentityService:
                     workspace_id=chat.workspace_id,
                     user_id=chat.user_id,
                     source="email",
+                    linked_at=self._clock.now(),
                 )
             )
             return _linked(session, chat, tenant, person)

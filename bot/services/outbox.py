@@ -162,27 +162,28 @@ def enqueue(
     to: Recipient,
     reply: Reply,
     not_before: datetime,
+    now: datetime,
     edits: str | None = None,
     thread_of: str | None = None,
 ) -> bool:
     """Add a message to the outbox in the caller's transaction.
 
     Returns False, adding nothing, when a row with `key` already exists: the key is what makes
-    a repeated state change send its messages once. `edits`: the key of an earlier row whose
-    message this one replaces (send edits with `not_before` now); `thread_of`: the key of an
-    earlier row in whose thread this is a reply. Give the earlier row's recipient in `to`.
+    a repeated state change send its messages once. `now` is the caller's clock time (the
+    row's `created_at`). `edits`: the key of an earlier row whose message this one replaces
+    (send edits with `not_before` now); `thread_of`: the key of an earlier row in whose thread
+    this is a reply. Give the earlier row's recipient in `to`.
     Raises ValueError for a recipient that is not exactly one of person or conversation, a
     person of another tenant, an empty or overlong key, both `edits` and `thread_of`, or a
-    naive `not_before`.
+    naive `not_before` or `now`.
     """
     _check(key, to, edits, thread_of, reply)
-    if not_before.tzinfo is None:
-        raise ValueError("not_before must be timezone-aware")
+    _check_aware(not_before, now)
     if to.person_id is not None:
         owner = session.exec(select(Person.tenant_id).where(Person.id == to.person_id)).first()
         if owner != tenant_id:
             raise ValueError(f"person {to.person_id} is not in tenant {tenant_id}")
-    values = _row(tenant_id, key, to, reply, not_before.astimezone(UTC), datetime.now(UTC))
+    values = _row(tenant_id, key, to, reply, not_before.astimezone(UTC), now.astimezone(UTC))
     values.update(edits_key=edits, thread_key=thread_of)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -211,19 +212,19 @@ def enqueue_many(
     tenant_id: int,
     messages: Sequence[Message],
     not_before: datetime,
+    now: datetime,
 ) -> int:
     """`enqueue` for many messages at once (one statement), due at the same time; returns
     how many rows were added (keys already there add nothing). Same checks as `enqueue`."""
     if not messages:
         return 0
-    if not_before.tzinfo is None:
-        raise ValueError("not_before must be timezone-aware")
+    _check_aware(not_before, now)
     people = {m.to.person_id for m in messages if m.to.person_id is not None}
     owners = dict(
         session.exec(select(Person.id, Person.tenant_id).where(col(Person.id).in_(people))).all()
     )
     due = not_before.astimezone(UTC)
-    created = datetime.now(UTC)
+    created = now.astimezone(UTC)
     rows: list[dict[str, Any]] = []
     for m in messages:
         _check(m.key, m.to, m.edits, m.thread_of, m.reply)
@@ -236,6 +237,13 @@ def enqueue_many(
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(_T).values(rows).on_conflict_do_nothing(index_elements=["key"])
     return len(session.exec(stmt.returning(_T.c.id)).all())
+
+
+def _check_aware(not_before: datetime, now: datetime) -> None:
+    if not_before.tzinfo is None:
+        raise ValueError("not_before must be timezone-aware")
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
 
 
 def _check(key: str, to: Recipient, edits: str | None, thread_of: str | None, reply: Reply) -> None:
@@ -272,7 +280,6 @@ def _row(
         "status": PENDING,
         "attempts": 0,
         "needs_check": False,
-        # Audit only; nothing is decided by it, so the wall clock will do.
         "created_at": created,
     }
 
@@ -683,6 +690,7 @@ class OutboxService:
                     to=to,
                     reply=reply,
                     not_before=now,
+                    now=now,
                 ):
                     alerts.append(person_id)
         return alerts

@@ -315,7 +315,7 @@ class ReminderService:
             ):
                 skipped = "not a school day"
             else:
-                enqueued, recipients = self._send(s, row, schedule, due, zone, calendar)
+                enqueued, recipients = self._send(s, row, schedule, due, zone, calendar, now)
                 if recipients == 0:
                     skipped = "nobody to remind"
             nxt = self._advance(row, schedule, due, zone, calendar, now)
@@ -420,6 +420,7 @@ class ReminderService:
         due: datetime,
         zone: ZoneInfo,
         calendar: SchoolCalendar | None,
+        now: datetime,
     ) -> tuple[int, int]:
         assert row.id is not None
         not_before = due
@@ -448,6 +449,7 @@ class ReminderService:
                 to=to,
                 reply=reply,
                 not_before=not_before,
+                now=now,
             ):
                 written += 1
         return written, len(targets)

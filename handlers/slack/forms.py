@@ -14,9 +14,9 @@ as `values` when a page is shown again.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar, assert_never
 
 from bot.forms import (
@@ -39,6 +39,8 @@ from bot.forms import (
     TimeField,
     field_problem,
     initial_values,
+    read_as,
+    read_number,
     validate,
 )
 from handlers.slack.render import ELLIPSIS, HEADER_LIMIT, SECTION_TEXT_LIMIT, escape, split_text
@@ -567,7 +569,7 @@ def _read(field: Field, state: Mapping[str, Any]) -> FormValue | None:
             return _selected(action)
         case ScaleField():
             point = _selected(action)
-            return None if point is None else _to_int(point, "Choose a point on the scale.")
+            return None if point is None else read_as(int, point, "Choose a point on the scale.")
         case RagField():
             rating = _selected(action)
             if rating is None:
@@ -585,13 +587,13 @@ def _read(field: Field, state: Mapping[str, Any]) -> FormValue | None:
             return sorted(values, key=lambda v: order.get(v, len(order))) or None
         case DateField():
             day = action.get("selected_date")
-            return None if not day else _parsed(date.fromisoformat, day, "Enter a date.")
+            return None if not day else read_as(date.fromisoformat, str(day), "Enter a date.")
         case TimeField():
             at = action.get("selected_time")
-            return None if not at else _parsed(time.fromisoformat, at, "Enter a time.")
+            return None if not at else read_as(time.fromisoformat, str(at), "Enter a time.")
         case NumberField():
             number = action.get("value")
-            return None if not number else _to_number(field, str(number))
+            return None if not number else read_number(field, str(number))
 
 
 def _read_ranking(field: RankingField, state: Mapping[str, Any]) -> dict[str, int] | None:
@@ -599,33 +601,5 @@ def _read_ranking(field: RankingField, state: Mapping[str, Any]) -> dict[str, in
     for item, block_id in zip(field.items, ranking_block_ids(field), strict=True):
         tier = _selected(_action(state, block_id))
         if tier is not None:
-            ranked[item.value] = _to_int(tier, "Choose a tier for each item.")
+            ranked[item.value] = read_as(int, tier, "Choose a tier for each item.")
     return ranked or None
-
-
-def _parsed(parse: Callable[[str], _T], text: object, message: str) -> _T:
-    try:
-        return parse(str(text))
-    except ValueError:
-        raise ValueError(message) from None
-
-
-def _to_int(text: str, message: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(message) from None
-
-
-def _to_number(field: NumberField, text: str) -> int | Decimal:
-    try:
-        number = Decimal(text.strip())
-    except InvalidOperation:
-        raise ValueError("Enter a number.") from None
-    if not number.is_finite():
-        raise ValueError("Enter a number.")
-    if field.decimal:
-        return number
-    if number != number.to_integral_value():
-        raise ValueError("Enter a whole number.")
-    return int(number)

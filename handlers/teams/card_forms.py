@@ -14,14 +14,15 @@ percent-encoded in the card and decoded here.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar, assert_never
 
 from bot.forms import (
     REQUIRED,
+    AnswerProblem,
     ChoiceField,
     DateField,
     Field,
@@ -40,6 +41,8 @@ from bot.forms import (
     TextField,
     TimeField,
     initial_values,
+    read_as,
+    read_number,
     validate,
 )
 from bot.types import Heading, Paragraph, Reply
@@ -402,7 +405,7 @@ def parse_form(form: Form, data: Mapping[str, object]) -> Submission:
     for field in shown.fields:
         try:
             value = _read(field, data)
-        except _Problem as problem:
+        except AnswerProblem as problem:
             errors[field.id] = str(problem)
             continue
         if value is not None:
@@ -410,10 +413,6 @@ def parse_form(form: Form, data: Mapping[str, object]) -> Submission:
     for field_id, message in validate(shown, values).items():
         errors.setdefault(field_id, message)
     return Submission(metadata.page, values, errors)
-
-
-class _Problem(Exception):
-    """An answer that cannot be read as its field's kind: shown to the person under it."""
 
 
 def _text(data: Mapping[str, object], key: str) -> str | None:
@@ -441,11 +440,11 @@ def _read(field: Field, data: Mapping[str, object]) -> FormValue | None:
         case ChoiceField() | SelectField():
             return _decode(text)
         case ScaleField():
-            return _to_int(text, "Choose a point on the scale.")
+            return read_as(int, _decode(text), "Choose a point on the scale.")
         case RagField():
             rating = _decode(text)
             if rating not in set(Rag):
-                raise _Problem("Choose red, amber or green.")
+                raise AnswerProblem("Choose red, amber or green.")
             return Rag(rating)
         case MultiChoiceField():
             chosen = [_decode(v) for v in text.split(",") if v.strip()]
@@ -454,11 +453,11 @@ def _read(field: Field, data: Mapping[str, object]) -> FormValue | None:
             order = {o.value: i for i, o in enumerate(field.options)}
             return sorted(chosen, key=lambda v: order.get(v, len(order))) or None
         case DateField():
-            return _parsed(date.fromisoformat, text.strip(), "Enter a date.")
+            return read_as(date.fromisoformat, text.strip(), "Enter a date.")
         case TimeField():
-            return _parsed(time.fromisoformat, text.strip(), "Enter a time.")
+            return read_as(time.fromisoformat, text.strip(), "Enter a time.")
         case NumberField():
-            return _to_number(field, text)
+            return read_number(field, text)
     assert_never(field)
 
 
@@ -467,33 +466,5 @@ def _read_ranking(field: RankingField, data: Mapping[str, object]) -> dict[str, 
     for item, item_id in zip(field.items, ranking_input_ids(field), strict=True):
         tier = _text(data, item_id)
         if tier is not None:
-            ranked[item.value] = _to_int(tier, "Choose a tier for each item.")
+            ranked[item.value] = read_as(int, _decode(tier), "Choose a tier for each item.")
     return ranked or None
-
-
-def _parsed(parse: Callable[[str], _T], text: str, message: str) -> _T:
-    try:
-        return parse(text)
-    except ValueError:
-        raise _Problem(message) from None
-
-
-def _to_int(text: str, message: str) -> int:
-    try:
-        return int(_decode(text))
-    except ValueError:
-        raise _Problem(message) from None
-
-
-def _to_number(field: NumberField, text: str) -> int | Decimal:
-    try:
-        number = Decimal(text.strip())
-    except InvalidOperation:
-        raise _Problem("Enter a number.") from None
-    if not number.is_finite():
-        raise _Problem("Enter a number.")
-    if field.decimal:
-        return number
-    if number != number.to_integral_value():
-        raise _Problem("Enter a whole number.")
-    return int(number)

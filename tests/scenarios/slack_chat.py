@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode
 from bot.types import Platform
 from scheduler.relay import Relay
 from storage.models import ChatIdentity
+from tests.factories import SEEDED_AT
 from tests.fakes.slack_api import BOT_USER_ID, Call, FakeSlackApi, Posted
 from tests.scenarios.chat import Answers, Button, FormPage, Message
 from tests.scenarios.world import World
@@ -169,6 +170,7 @@ class SlackChat:
                     workspace_id=self.world.workspace(Platform.SLACK),
                     user_id=user,
                     source="directory",
+                    linked_at=SEEDED_AT,
                 )
             )
         self.users[person_id] = user

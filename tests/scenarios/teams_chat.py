@@ -42,6 +42,7 @@ from handlers.teams.pacing import Pacer
 from scheduler.leader import Leadership
 from scheduler.relay import Relay
 from storage.models import ChatIdentity
+from tests.factories import SEEDED_AT
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.botframework_auth import FakeBotFrameworkAuth
 from tests.fakes.entra import BOT_APP_ID, BOT_SECRET, FakeEntra, bot_registration
@@ -223,6 +224,7 @@ class TeamsChat:
                     workspace_id=self.tenant,
                     user_id=aad,
                     source="directory",
+                    linked_at=SEEDED_AT,
                 )
             )
         self.people[person_id] = person

@@ -45,6 +45,7 @@ from storage.outbox_tables import OutboxMessage
 from storage.reminder_tables import Reminder
 from storage.support_tables import SupportRequest
 from storage.survey_tables import SurveyAnswer, SurveyResponse
+from tests.factories import SEEDED_AT
 from tests.fakes.clock import FakeClock
 from tests.services.meeting_world import make_place
 
@@ -188,6 +189,7 @@ def build_world(database_url: str, db: Database) -> World:
                 phase=phase,
                 establishment_type="Community school",
                 quadrant_id=north_east,
+                updated_at=SEEDED_AT,
             )
             for urn, name, phase in (
                 (115141, SCHOOL_NAME, "Primary"),

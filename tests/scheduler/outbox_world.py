@@ -13,7 +13,7 @@ from bot.types import ConversationRef, Paragraph, Platform, Reply, Role, ScopeKi
 from storage.engine import Database
 from storage.models import ChatIdentity, Person, RoleAssignment
 from storage.outbox_tables import OutboxMessage
-from tests.factories import World, build_world
+from tests.factories import SEEDED_AT, World, build_world
 
 ADMIN_USER = "U0ADMIN"
 WORKSPACE = "T0TEST"
@@ -43,6 +43,7 @@ def world_with_administrator(db: Database, *, admin_user: str = ADMIN_USER) -> t
                 platform="slack",
                 workspace_id=WORKSPACE,
                 user_id=admin_user,
+                linked_at=SEEDED_AT,
             )
         )
         return world, admin.id
@@ -73,7 +74,9 @@ def enqueue_many(
             at = when[n] if isinstance(when, Sequence) else when
             key = f"{prefix}:{n}"
             to = Recipient(conversation=channel(channels[n % len(channels)]))
-            assert enqueue(s, tenant_id=tenant_id, key=key, to=to, reply=message(n), not_before=at)
+            assert enqueue(
+                s, tenant_id=tenant_id, key=key, to=to, reply=message(n), not_before=at, now=at
+            )
             keys.append(key)
     return keys
 

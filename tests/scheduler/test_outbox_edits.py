@@ -110,6 +110,7 @@ def add(
             to=to or Recipient(conversation=channel("C0OFFERS")),
             reply=reply,
             not_before=at or datetime.now(UTC),
+            now=at or datetime.now(UTC),
             edits=edits,
             thread_of=thread_of,
         )
@@ -203,6 +204,7 @@ async def test_edits_of_a_sent_message_apply_in_order_and_the_latest_wins(
                 for n in ("claimed", "withdrawn", "closed")
             ],
             not_before=datetime.now(UTC),
+            now=datetime.now(UTC),
         )
     await run(relay(db, messenger))
     updates = fake_slack.updated("C0OFFERS")
@@ -534,6 +536,7 @@ def test_edits_and_replies_are_stored_with_the_key_they_name(db: Database, world
                 Message("f", Recipient(conversation=channel("C1")), card("f")),
             ],
             not_before=datetime.now(UTC),
+            now=datetime.now(UTC),
         )
     assert [(r.key, r.edits_key, r.thread_key) for r in rows(db)] == [
         ("a", None, None),
@@ -566,6 +569,7 @@ def test_what_an_edit_or_reply_may_name(
             to=Recipient(conversation=channel("C1")),
             reply=card("x"),
             not_before=datetime.now(UTC),
+            now=datetime.now(UTC),
             edits=edits,
             thread_of=thread_of,
         )
@@ -577,6 +581,7 @@ def test_what_an_edit_or_reply_may_name(
                 Message("self", Recipient(conversation=channel("C1")), card("x"), edits, thread_of)
             ],
             not_before=datetime.now(UTC),
+            now=datetime.now(UTC),
         )
 
 
@@ -592,6 +597,7 @@ def test_an_edit_names_only_rows_of_its_own_tenant(db: Database, world: World) -
             to=Recipient(conversation=channel("C2")),
             reply=card("y"),
             not_before=datetime.now(UTC),
+            now=datetime.now(UTC),
             edits="theirs",
         )
     [claim] = outbox.claim_due(5, SLACK)

@@ -179,7 +179,7 @@ async def scheduler() -> AsyncIterator[Schedulers]:
 
 
 def person(db: Database, world: World, email: str) -> Actor:
-    return IdentityService(db).actor_for(world.users[email])
+    return IdentityService(db, FakeClock()).actor_for(world.users[email])
 
 
 def outbox_keys(db: Database) -> list[str]:
@@ -427,7 +427,7 @@ def test_a_killed_leaders_reminders_still_fire_exactly_once_from_the_other_repli
     truncate_pg(url)
     db = Database.from_url(url)
     world, _ = world_with_administrator(db)
-    officer = IdentityService(db).actor_for(world.users[OFFICER])
+    officer = IdentityService(db, FakeClock()).actor_for(world.users[OFFICER])
     setup = ReminderService(db, FakeClock(datetime.now(UTC)))
     ids = [
         setup.create(officer, f"<#C{i:03d}|team-{i}> tomorrow 9am reminder {i}").id

@@ -46,7 +46,7 @@ from storage.models import (
     Tenant,
 )
 from storage.survey_tables import SurveyInvitation, SurveyRound
-from tests.factories import World, build_world
+from tests.factories import SEEDED_AT, World, build_world
 from tests.services.healthcheck_world import CONDITIONS
 
 KEYS = ResponseKeys("fictional-pepper-for-tests-" + "x" * 24)
@@ -144,6 +144,7 @@ class RoundsWorld:
                 establishment_type="Community school",
                 status="Open",
                 quadrant_id=self.quadrant(quadrant),
+                updated_at=SEEDED_AT,
             )
             s.add(row)
             s.flush()
@@ -191,6 +192,7 @@ class RoundsWorld:
             platform="slack",
             workspace_id=self.world.workspace,
             user_id=f"U{self.world.workspace}{person_id:05d}",
+            linked_at=SEEDED_AT,
         )
 
     def invitations(self, round_id: int) -> list[SurveyInvitation]:

@@ -43,7 +43,7 @@ from storage.models import (
     Tenant,
 )
 from storage.survey_tables import SurveyInvitation, SurveyRound
-from tests.factories import World, build_world
+from tests.factories import SEEDED_AT, World, build_world
 
 KEYS = ResponseKeys("x" * 48)
 
@@ -164,6 +164,7 @@ def build_report_world(db: Database, *, la_code: int = 881, name: str = "Essex")
                 establishment_type="Community school",
                 status="Open",
                 quadrant_id=west,
+                updated_at=SEEDED_AT,
             )
             s.add(school)
             s.flush()
@@ -239,6 +240,7 @@ def launch(
             anonymous=anonymous,
             nudge_plan={"after_school_days": [3], "last_day": True},
             status=status,
+            created_at=opens,
         )
         s.add(survey)
         s.flush()

@@ -36,6 +36,7 @@ from storage.models import (
     Tenant,
 )
 from storage.outbox_tables import OutboxMessage
+from tests.factories import SEEDED_AT
 from tests.fakes.clock import FakeClock
 
 WEST_CHANNEL = "C0WEST"
@@ -115,6 +116,7 @@ class Place:
                     platform="slack",
                     workspace_id=self.workspace or f"T{self.tenant_id:04d}",
                     user_id=f"U{person_id:06d}",
+                    linked_at=SEEDED_AT,
                 )
             )
         self.people[name] = person_id
@@ -141,7 +143,7 @@ class Place:
 
 def make_place(db: Database, *, la_code: int = 881, name: str = "Sample County") -> Place:
     with db.session() as s:
-        tenant = Tenant(name=name, la_code=la_code)
+        tenant = Tenant(name=name, la_code=la_code, created_at=SEEDED_AT)
         s.add(tenant)
         s.flush()
         assert tenant.id is not None

@@ -48,6 +48,7 @@ from storage.models import (
 )
 from storage.outbox_tables import OutboxMessage
 from storage.support_tables import SupportRequest
+from tests.factories import SEEDED_AT
 from tests.fakes.clock import FakeClock
 
 NE, WEST = "North East", "West"
@@ -241,7 +242,7 @@ def build_support_world(db: Database, start: datetime = THU_22_OCT) -> SupportWo
 
 def _build_place(db: Database, *, la_code: int, name: str) -> Place:
     with db.session() as s:
-        tenant = Tenant(name=name, la_code=la_code)
+        tenant = Tenant(name=name, la_code=la_code, created_at=SEEDED_AT)
         s.add(tenant)
         s.flush()
         assert tenant.id is not None
@@ -260,6 +261,7 @@ def _build_place(db: Database, *, la_code: int, name: str) -> Place:
                 urn=la_code * 1000 + n,
                 name=sname,
                 quadrant_id=place.quadrants[q],
+                updated_at=SEEDED_AT,
             )
             s.add(school)
             s.flush()

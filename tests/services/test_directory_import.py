@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import func
 from sqlmodel import SQLModel, col, select
 
 from bot.errors import InvalidImport, UserError
+from bot.ports import SystemClock
 from bot.services.directory_import import (
     SAMPLE_DIRECTORY,
     SAMPLE_SCHOOLS,
@@ -36,8 +38,12 @@ from storage.models import (
     RoleAssignment,
     School,
     Tenant,
+    aware,
 )
+from tests.fakes.clock import FakeClock
 
+# The imports stamp rows with this clock's time.
+CLOCK = FakeClock()
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 GIAS_FIXTURE = FIXTURES / "gias_format_fixture_school_data.csv"
 ESSEX_SCHOOLS = 248
@@ -90,13 +96,13 @@ def school(db: Database, urn: int, la_code: int = 881) -> School:
 @pytest.fixture
 def essex(db: Database, tmp_path: Path) -> Database:
     """The Essex tenant with a workspace and two quadrants, and no schools yet."""
-    import_directory(db, write(tmp_path, "essex.yaml", ESSEX))
+    import_directory(db, write(tmp_path, "essex.yaml", ESSEX), clock=CLOCK)
     return db
 
 
 @pytest.fixture
 def essex_schools(essex: Database) -> Database:
-    import_schools(essex, 881, SAMPLE_SCHOOLS)
+    import_schools(essex, 881, SAMPLE_SCHOOLS, clock=CLOCK)
     return essex
 
 
@@ -104,7 +110,7 @@ def essex_schools(essex: Database) -> Database:
 
 
 def test_the_shipped_essex_list_inserts_every_school(essex: Database) -> None:
-    summary = import_schools(essex, 881, SAMPLE_SCHOOLS)
+    summary = import_schools(essex, 881, SAMPLE_SCHOOLS, clock=CLOCK)
 
     assert summary.inserted == {"school": ESSEX_SCHOOLS}
     assert (summary.updated, summary.unchanged, summary.skipped, summary.problems) == (
@@ -127,7 +133,7 @@ def test_the_shipped_essex_list_inserts_every_school(essex: Database) -> None:
 def test_importing_the_list_twice_changes_nothing(essex_schools: Database) -> None:
     before = snapshot(essex_schools)
 
-    summary = import_schools(essex_schools, 881, SAMPLE_SCHOOLS)
+    summary = import_schools(essex_schools, 881, SAMPLE_SCHOOLS, clock=CLOCK)
 
     assert summary.unchanged == {"school": ESSEX_SCHOOLS}
     assert summary.inserted == summary.updated == {}
@@ -152,7 +158,7 @@ def test_a_bad_row_changes_nothing_and_every_problem_names_its_line(
     before = snapshot(essex)
 
     with pytest.raises(InvalidImport) as caught:
-        import_schools(essex, 881, path)
+        import_schools(essex, 881, path, clock=CLOCK)
 
     assert caught.value.source == "bad.csv"
     assert caught.value.problems == [
@@ -178,7 +184,7 @@ def test_skip_invalid_applies_the_good_rows_and_lists_the_bad(
         + "100003,,881,Primary,Open\n",
     )
 
-    summary = import_schools(essex, 881, path, skip_invalid=True)
+    summary = import_schools(essex, 881, path, skip_invalid=True, clock=CLOCK)
 
     assert summary.inserted == {"school": 2}
     assert summary.skipped == {"school": 2}
@@ -207,7 +213,7 @@ def test_rows_of_other_local_authorities_are_skipped_not_errors(
         + "notaurn,,886,,\n",  # another LA's row is not checked
     )
 
-    summary = import_schools(essex, 881, path)
+    summary = import_schools(essex, 881, path, clock=CLOCK)
 
     assert summary.inserted == {"school": 1}
     assert summary.skipped == {"school": 3}
@@ -225,7 +231,7 @@ def test_a_cp1252_extract_with_non_ascii_names_imports(essex: Database, tmp_path
     )
     assert b"\x92" in path.read_bytes()  # really cp1252, not UTF-8
 
-    summary = import_schools(essex, 881, path)
+    summary = import_schools(essex, 881, path, clock=CLOCK)
 
     assert summary.inserted == {"school": 2}
     assert school(essex, 100001).name == "St Mary’s Church School"
@@ -235,7 +241,7 @@ def test_a_cp1252_extract_with_non_ascii_names_imports(essex: Database, tmp_path
 def test_a_utf8_extract_with_a_byte_order_mark_imports(essex: Database, tmp_path: Path) -> None:
     path = write(tmp_path, "bom.csv", HEADER + "100001,Café School,881,Primary,Open\n", "utf-8-sig")
 
-    assert import_schools(essex, 881, path).inserted == {"school": 1}
+    assert import_schools(essex, 881, path, clock=CLOCK).inserted == {"school": 1}
     assert school(essex, 100001).name == "Café School"
 
 
@@ -252,7 +258,7 @@ def test_closed_schools_are_kept_and_changes_count_as_updates(
         + "115322,Beauchamps High School,881,Secondary,Open\n",
     )
 
-    summary = import_schools(essex_schools, 881, path)
+    summary = import_schools(essex_schools, 881, path, clock=CLOCK)
 
     assert summary.updated == {"school": 2}
     assert summary.unchanged == {"school": 1}
@@ -263,12 +269,36 @@ def test_closed_schools_are_kept_and_changes_count_as_updates(
     assert count(essex_schools, School) == ESSEX_SCHOOLS
 
 
+def test_the_imports_stamp_their_rows_with_the_clocks_time(db: Database, tmp_path: Path) -> None:
+    clock = FakeClock(datetime(2027, 1, 5, 8, 0, tzinfo=UTC))
+    made = clock.now()
+    import_directory(db, write(tmp_path, "essex.yaml", ESSEX), clock=clock)
+    import_schools(db, 881, SAMPLE_SCHOOLS, clock=clock)
+    chat = "chat: [{platform: slack, workspace: T0TEST1, user: U0001}]"
+    people = f"la_code: 881\npeople:\n  - {{name: Ivy, email: ivy@example.org, {chat}}}\n"
+    clock.advance(days=3)
+    import_directory(db, write(tmp_path, "people.yaml", people), clock=clock)
+    clock.advance(days=3)
+    renamed = HEADER + "114734,Alresford Primary School (renamed),881,Primary,Open\n"
+    import_schools(db, 881, write(tmp_path, "renamed.csv", renamed), clock=clock)
+
+    with db.session() as s:
+        tenant = s.exec(select(Tenant)).one()
+        identity = s.exec(select(ChatIdentity)).one()
+    assert aware(tenant.created_at) == made
+    assert aware(identity.linked_at) == made + timedelta(days=3)
+    assert aware(school(db, 114734).updated_at) == made + timedelta(days=6)
+    assert aware(school(db, 115322).updated_at) == made  # unchanged, so not stamped again
+
+
 def test_the_full_gias_format_imports_one_authority_and_keeps_closed_schools(
     db: Database, tmp_path: Path
 ) -> None:
-    import_directory(db, write(tmp_path, "t.yaml", "tenant: {la_code: 5, name: Fixture LA}\n"))
+    import_directory(
+        db, write(tmp_path, "t.yaml", "tenant: {la_code: 5, name: Fixture LA}\n"), clock=CLOCK
+    )
 
-    summary = import_schools(db, 5, GIAS_FIXTURE)
+    summary = import_schools(db, 5, GIAS_FIXTURE, clock=CLOCK)
 
     assert summary.inserted == {"school": 1}
     assert summary.skipped == {"school": 12}
@@ -292,14 +322,14 @@ def test_a_missing_column_stops_the_import(essex: Database, tmp_path: Path) -> N
     path = write(tmp_path, "nola.csv", "URN,EstablishmentName\n100001,A School\n")
 
     with pytest.raises(InvalidImport) as caught:
-        import_schools(essex, 881, path, skip_invalid=True)
+        import_schools(essex, 881, path, skip_invalid=True, clock=CLOCK)
 
     assert caught.value.problems == ["line 1: missing column(s) 'LA (code)'"]
 
 
 def test_schools_need_the_tenant_first(db: Database) -> None:
     with pytest.raises(UserError) as caught:
-        import_schools(db, 881, SAMPLE_SCHOOLS)
+        import_schools(db, 881, SAMPLE_SCHOOLS, clock=CLOCK)
 
     assert caught.value.message == (
         "no local authority with LA code 881; import a directory file with a tenant section first"
@@ -316,7 +346,7 @@ def test_the_district_places_a_school_in_its_quadrant(essex: Database, tmp_path:
         "100003,Unplaced School,881,Somewhere Else\n",
     )
 
-    import_schools(essex, 881, path)
+    import_schools(essex, 881, path, clock=CLOCK)
 
     with essex.session() as s:
         quadrants = {q.id: q.name for q in s.exec(select(Quadrant))}
@@ -328,16 +358,20 @@ def test_the_same_urn_in_two_authorities_does_not_collide(
     essex_schools: Database, tmp_path: Path
 ) -> None:
     import_directory(
-        essex_schools, write(tmp_path, "t.yaml", "tenant: {la_code: 882, name: Other}\n")
+        essex_schools,
+        write(tmp_path, "t.yaml", "tenant: {la_code: 882, name: Other}\n"),
+        clock=CLOCK,
     )
     path = write(tmp_path, "other.csv", HEADER + "115141,Other LA School,882,Primary,Open\n")
 
-    summary = import_schools(essex_schools, 882, path)
+    summary = import_schools(essex_schools, 882, path, clock=CLOCK)
 
     assert summary.inserted == {"school": 1}
     assert school(essex_schools, 115141, la_code=882).name == "Other LA School"
     assert school(essex_schools, 115141).name.startswith("All Saints")
-    assert import_schools(essex_schools, 881, SAMPLE_SCHOOLS).unchanged == {"school": ESSEX_SCHOOLS}
+    assert import_schools(essex_schools, 881, SAMPLE_SCHOOLS, clock=CLOCK).unchanged == {
+        "school": ESSEX_SCHOOLS
+    }
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -384,7 +418,7 @@ def test_the_sample_loads_with_every_school_in_a_partnership_and_every_role_held
 ) -> None:
     sample = yaml.safe_load(SAMPLE_DIRECTORY.read_text(encoding="utf-8"))
 
-    frame, schools, rest = load_sample(db)
+    frame, schools, rest = load_sample(db, SystemClock())
 
     assert frame.inserted == {"tenant": 1, "workspace": 1, "quadrant": 4, "district": 12}
     assert schools.inserted == {"school": ESSEX_SCHOOLS}
@@ -402,7 +436,8 @@ def test_the_sample_loads_with_every_school_in_a_partnership_and_every_role_held
     assert all(sch.quadrant_id is not None for sch in all_schools)
     assert roles_held == {role.value for role in Role}
     assert kinds == {"slis_cluster", "mat", "ashe_group", "ashe_triad", "other"}
-    assert count(db, ChatIdentity) == 10
+    # Everyone has a Slack account in the sample workspace (the sandbox plays it).
+    assert count(db, ChatIdentity) == len(sample["people"])
 
 
 def test_the_sample_people_are_fictional_and_on_example_domains() -> None:
@@ -415,10 +450,10 @@ def test_the_sample_people_are_fictional_and_on_example_domains() -> None:
 
 
 def test_loading_the_sample_twice_changes_nothing(db: Database) -> None:
-    load_sample(db)
+    load_sample(db, SystemClock())
     before = snapshot(db)
 
-    again = load_sample(db)
+    again = load_sample(db, SystemClock())
 
     assert [s.changes for s in again] == [0, 0, 0]
     assert all(s.inserted == s.updated == s.skipped == {} for s in again)
@@ -456,7 +491,7 @@ people:
     before = snapshot(essex_schools)
 
     with pytest.raises(InvalidImport) as caught:
-        import_directory(essex_schools, path)
+        import_directory(essex_schools, path, clock=CLOCK)
 
     assert caught.value.problems == [
         "line 9 (partnerships[1].quadrant): unknown quadrant 'Nrth East' "
@@ -492,7 +527,7 @@ people:
     )
 
     with pytest.raises(InvalidImport) as caught:
-        import_directory(essex_schools, path)
+        import_directory(essex_schools, path, clock=CLOCK)
 
     problems = caught.value.problems
     assert problems[0].startswith("line 3 (partnerships[0].kind): kind must be one of slis_cluster")
@@ -514,7 +549,7 @@ def test_yaml_syntax_errors_name_their_line(essex: Database, tmp_path: Path) -> 
     path = write(tmp_path, "broken.yaml", "la_code: 881\npeople:\n  - name: [unclosed\n")
 
     with pytest.raises(InvalidImport) as caught:
-        import_directory(essex, path)
+        import_directory(essex, path, clock=CLOCK)
 
     assert len(caught.value.problems) == 1
     assert re.match(r"line \d+: ", caught.value.problems[0])
@@ -526,7 +561,7 @@ def test_structural_problems_stop_even_with_skip_invalid(essex: Database, tmp_pa
     )
 
     with pytest.raises(InvalidImport) as caught:
-        import_directory(essex, path, skip_invalid=True)
+        import_directory(essex, path, skip_invalid=True, clock=CLOCK)
 
     assert caught.value.problems == [
         "line 2 (schools): unknown section; expected one of tenant, la_code, workspaces, "
@@ -538,7 +573,7 @@ def test_structural_problems_stop_even_with_skip_invalid(essex: Database, tmp_pa
 
 def test_a_file_naming_an_unknown_authority_is_a_user_error(db: Database, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no local authority with LA code 881"):
-        import_directory(db, write(tmp_path, "x.yaml", "la_code: 881\n"))
+        import_directory(db, write(tmp_path, "x.yaml", "la_code: 881\n"), clock=CLOCK)
 
 
 def test_skip_invalid_applies_the_good_entries_and_their_dependants_fail_with_the_bad(
@@ -562,7 +597,7 @@ people:
 """,
     )
 
-    summary = import_directory(essex_schools, path, skip_invalid=True)
+    summary = import_directory(essex_schools, path, skip_invalid=True, clock=CLOCK)
 
     assert summary.inserted == {"partnership": 1, "membership": 1, "person": 1, "role": 1}
     assert summary.skipped == {"partnership": 1, "person": 1}
@@ -582,10 +617,10 @@ def test_people_are_keyed_by_lower_case_email_and_updates_count(
         "la_code: 881\npeople: [{name: Ivy Exemplar, email: IVY@example.ORG, job_title: Head}]\n"
     )
 
-    assert import_directory(essex_schools, write(tmp_path, "1.yaml", first)).inserted == {
-        "person": 1
-    }
-    summary = import_directory(essex_schools, write(tmp_path, "2.yaml", second))
+    assert import_directory(
+        essex_schools, write(tmp_path, "1.yaml", first), clock=CLOCK
+    ).inserted == {"person": 1}
+    summary = import_directory(essex_schools, write(tmp_path, "2.yaml", second), clock=CLOCK)
 
     assert summary.updated == {"person": 1}
     with essex_schools.session() as s:
@@ -608,6 +643,7 @@ def test_a_chat_account_linked_to_someone_else_is_an_error(
             "1.yaml",
             f"la_code: 881\npeople:\n  - {{name: Ivy, email: ivy@example.org, {chat}}}\n",
         ),
+        clock=CLOCK,
     )
     before = snapshot(essex_schools)
 
@@ -619,6 +655,7 @@ def test_a_chat_account_linked_to_someone_else_is_an_error(
                 "2.yaml",
                 f"la_code: 881\npeople:\n  - {{name: Jo, email: jo@example.org, {chat}}}\n",
             ),
+            clock=CLOCK,
         )
 
     assert caught.value.problems == [
@@ -637,7 +674,7 @@ def test_chat_accounts_need_a_workspace_of_the_authority(essex: Database, tmp_pa
     )
 
     with pytest.raises(InvalidImport) as caught:
-        import_directory(essex, path)
+        import_directory(essex, path, clock=CLOCK)
 
     assert caught.value.problems == [
         "line 5 (people[0].chat[0]): slack workspace T0ELSEWHERE is not one of this local "
@@ -662,7 +699,7 @@ people:
     )
 
     with pytest.raises(InvalidImport) as caught:
-        import_directory(essex_schools, path)
+        import_directory(essex_schools, path, clock=CLOCK)
 
     assert caught.value.problems == [
         "line 2 (quadrants[0].districts[1]): district 'maldon' is given twice (first on line 2)",
@@ -673,7 +710,7 @@ people:
 
 
 def test_two_authorities_keep_their_directories_apart(db: Database, tmp_path: Path) -> None:
-    load_sample(db)
+    load_sample(db, SystemClock())
     other = write(
         tmp_path,
         "other.yaml",
@@ -683,9 +720,12 @@ workspaces: [{platform: slack, id: T0OTHER}]
 quadrants: [{name: West}]
 """,
     )
-    import_directory(db, other)
+    import_directory(db, other, clock=CLOCK)
     import_schools(
-        db, 882, write(tmp_path, "s.csv", HEADER + "115141,Other LA School,882,Primary,Open\n")
+        db,
+        882,
+        write(tmp_path, "s.csv", HEADER + "115141,Other LA School,882,Primary,Open\n"),
+        clock=CLOCK,
     )
     sample_partnership = yaml.safe_load(SAMPLE_DIRECTORY.read_text(encoding="utf-8"))[
         "partnerships"
@@ -703,13 +743,13 @@ people:
 """,
     )
 
-    summary = import_directory(db, rest)
+    summary = import_directory(db, rest, clock=CLOCK)
 
     assert summary.inserted == {"partnership": 1, "membership": 1, "person": 1, "role": 1}
     assert summary.updated == {"school": 1}
     assert count(db, Partnership, name=sample_partnership) == 2
     assert count(db, Person, email="ada.applethwaite@schools.example.org") == 2
-    assert [s.changes for s in load_sample(db)] == [0, 0, 0]
+    assert [s.changes for s in load_sample(db, SystemClock())] == [0, 0, 0]
 
 
 def test_a_workspace_of_another_authority_cannot_be_claimed(
@@ -722,7 +762,7 @@ def test_a_workspace_of_another_authority_cannot_be_claimed(
     )
 
     with pytest.raises(InvalidImport) as caught:
-        import_directory(essex, path)
+        import_directory(essex, path, clock=CLOCK)
 
     assert caught.value.problems == [
         "line 2 (workspaces[0].id): slack workspace T0TEST1 belongs to another local authority"
@@ -733,7 +773,7 @@ def test_a_workspace_of_another_authority_cannot_be_claimed(
 def test_tenant_settings_are_updated_in_place(essex: Database, tmp_path: Path) -> None:
     path = write(tmp_path, "t.yaml", "tenant: {la_code: 881, name: Essex CC, day_rate: 475.50}\n")
 
-    summary = import_directory(essex, path)
+    summary = import_directory(essex, path, clock=CLOCK)
 
     assert summary.updated == {"tenant": 1}
     with essex.session() as s:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from sqlmodel import select
 
 from bot.core import Core
 from bot.errors import NotFound, ProfileUnavailable, UserError
 from bot.services.directory import SchoolMatches, SchoolView
 from bot.types import Actor, ChatUser, Platform, Role
 from storage.engine import Database
+from storage.models import ChatIdentity, aware
 from tests.factories import World, build_world
+from tests.fakes.clock import FakeClock
 
 
 @pytest.fixture
@@ -132,6 +137,15 @@ async def test_unlinked_user_is_linked_by_profile_email_once(db: Database, world
     assert first.linked and first.name == "Fay Unlinked"
     again = await core.identify(fay, profiles)
     assert again.person_id == first.person_id and profiles.asked == 1
+
+
+def test_a_link_by_email_is_stamped_with_the_cores_clock(db: Database, world: World) -> None:
+    clock = FakeClock(datetime(2027, 2, 1, 9, 0, tzinfo=UTC))
+    fay = world.users["fay@schools.example.org"]
+    assert Core(db, clock=clock).identity.link_by_email(fay, "fay@schools.example.org").linked
+    with db.session() as s:
+        link = s.exec(select(ChatIdentity).where(ChatIdentity.user_id == fay.user_id)).one()
+    assert (link.source, aware(link.linked_at)) == ("email", clock.now())
 
 
 def test_linking_the_same_user_twice_at_once_keeps_one_link(db: Database, world: World) -> None:

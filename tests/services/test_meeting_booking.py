@@ -459,6 +459,7 @@ def test_cancelling_a_poll_tells_the_invitees_and_closes_their_poll_cards(db: Da
                 to=Recipient(person_id=w.person(name)),
                 reply=Reply("Poll"),
                 not_before=now,
+                now=now,
             )
         enqueue(
             s,
@@ -467,6 +468,7 @@ def test_cancelling_a_poll_tells_the_invitees_and_closes_their_poll_cards(db: Da
             to=Recipient(person_id=w.person(CHAIR)),
             reply=Reply("Tally"),
             not_before=now,
+            now=now,
         )
 
     step = CancelFlow(booking).submit(

@@ -29,6 +29,7 @@ from storage.engine import Database
 from storage.meeting_tables import Meeting, MeetingInvitee, MeetingSlot
 from storage.models import ChatWorkspace
 from storage.outbox_tables import OutboxMessage
+from tests.factories import SEEDED_AT
 from tests.services.meeting_world import WEST_CHANNEL, MeetingWorld, meeting_world
 
 LONDON = ZoneInfo("Europe/London")
@@ -76,6 +77,8 @@ def polling_meeting(
             chair_person_id=w.person(chair),
             state="polling",
             vote_deadline=datetime(2027, 3, 12, 16, 0, tzinfo=UTC),
+            created_at=SEEDED_AT,
+            updated_at=SEEDED_AT,
         )
         s.add(m)
         s.flush()

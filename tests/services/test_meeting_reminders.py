@@ -29,6 +29,7 @@ from storage.engine import Database
 from storage.meeting_tables import Meeting, MeetingInvitee
 from storage.models import aware
 from storage.outbox_tables import OutboxMessage
+from tests.factories import SEEDED_AT
 from tests.services.meeting_world import MeetingWorld, make_place, meeting_world
 
 # Thu 18 Mar 2027, 16:00-17:30 (GMT: London time is UTC).
@@ -74,6 +75,8 @@ def book(
             ends_at=None if state in ("polling", "draft") else starts + timedelta(minutes=minutes),
             ics_sequence=0,
             sent_sequence=sent_sequence,
+            created_at=SEEDED_AT,
+            updated_at=SEEDED_AT,
         )
         s.add(meeting)
         s.flush()
@@ -253,6 +256,8 @@ def test_reminders_stay_in_their_own_local_authority(db: Database) -> None:
             starts_at=STARTS,
             ends_at=STARTS + timedelta(hours=1),
             sent_sequence=0,
+            created_at=SEEDED_AT,
+            updated_at=SEEDED_AT,
         )
         s.add(north)
         s.flush()

@@ -33,6 +33,7 @@ from bot.services.meetings.slots import (
 )
 from storage.engine import Database
 from storage.models import Tenant
+from tests.factories import SEEDED_AT
 
 LONDON = ZoneInfo("Europe/London")
 CALENDAR = TenantCalendar(
@@ -341,7 +342,7 @@ def test_the_spring_clock_change_week() -> None:
 
 def test_the_shipped_sample_calendar_flags_the_same_days(db: Database) -> None:
     with db.session() as s:
-        s.add(Tenant(name="Sample County", la_code=881))
+        s.add(Tenant(name="Sample County", la_code=881, created_at=SEEDED_AT))
     load_sample_calendar(db, la_code=881)
     calendar = CalendarService(db).for_la_code(881)
     now = datetime(2026, 10, 1, 9, tzinfo=UTC)

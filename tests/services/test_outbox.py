@@ -41,6 +41,7 @@ from bot.types import (
     Reply,
 )
 from storage.engine import Database
+from storage.models import aware
 from storage.outbox_tables import OutboxMessage
 from tests.factories import World, build_world
 from tests.fakes.clock import FakeClock
@@ -78,7 +79,7 @@ def outbox(db: Database, clock: FakeClock) -> OutboxService:
 def add(db: Database, world: World, key: str, to: Recipient, at: datetime) -> bool:
     with db.session() as s:
         return enqueue(
-            s, tenant_id=world.tenant_id, key=key, to=to, reply=message(key), not_before=at
+            s, tenant_id=world.tenant_id, key=key, to=to, reply=message(key), not_before=at, now=at
         )
 
 
@@ -106,6 +107,7 @@ def test_enqueue_belongs_to_the_callers_transaction(
             to=Recipient(conversation=channel("C1")),
             reply=message(1),
             not_before=clock.now(),
+            now=clock.now(),
         )
         raise RuntimeError("the state change failed")
     assert rows(db) == []
@@ -119,6 +121,7 @@ def test_enqueue_belongs_to_the_callers_transaction(
                 to=Recipient(person_id=world.people[ADA]),
                 reply=message(1),
                 not_before=clock.now(),
+                now=clock.now(),
             )
     assert len(rows(db)) == 1
 
@@ -131,13 +134,31 @@ def test_many_are_written_in_one_go_each_key_once(
         Message("round:1:prompt:channel", Recipient(conversation=channel("C1")), message("c"))
     ]
     with db.session() as s:
-        assert write_many(s, tenant_id=world.tenant_id, messages=batch, not_before=clock.now()) == 3
+        assert (
+            write_many(
+                s,
+                tenant_id=world.tenant_id,
+                messages=batch,
+                not_before=clock.now(),
+                now=clock.now(),
+            )
+            == 3
+        )
     with db.session() as s:  # again, with one new key: only that one is added
         again = [
             *batch,
             Message("round:1:prompt:late", Recipient(conversation=channel("C2")), message(4)),
         ]
-        assert write_many(s, tenant_id=world.tenant_id, messages=again, not_before=clock.now()) == 1
+        assert (
+            write_many(
+                s,
+                tenant_id=world.tenant_id,
+                messages=again,
+                not_before=clock.now(),
+                now=clock.now(),
+            )
+            == 1
+        )
     written = rows(db)
     assert sorted(r.key for r in written) == sorted(
         [*(m.key for m in batch), "round:1:prompt:late"]
@@ -145,6 +166,34 @@ def test_many_are_written_in_one_go_each_key_once(
     assert {r.status for r in written} == {PENDING}
     assert all(r.not_before.replace(tzinfo=UTC) == clock.now() for r in written)
     assert reply_from_json(written[0].payload) in {m.reply for m in again}
+
+
+def test_rows_are_stamped_with_the_callers_clock(
+    db: Database, world: World, clock: FakeClock
+) -> None:
+    clock.advance(days=40)  # as the sandbox moves its clock ahead of real time
+    later = clock.now() + timedelta(hours=1)
+    with db.session() as s:
+        enqueue(
+            s,
+            tenant_id=world.tenant_id,
+            key="one",
+            to=Recipient(conversation=channel("C1")),
+            reply=message(1),
+            not_before=later,
+            now=clock.now(),
+        )
+        batch = [Message("two", Recipient(conversation=channel("C2")), message(2))]
+        write_many(s, tenant_id=world.tenant_id, messages=batch, not_before=later, now=clock.now())
+    assert [aware(r.created_at) for r in rows(db)] == [clock.now(), clock.now()]
+    with pytest.raises(ValueError, match="now must be timezone-aware"), db.session() as s:
+        write_many(
+            s,
+            tenant_id=world.tenant_id,
+            messages=[Message("three", Recipient(conversation=channel("C3")), message(3))],
+            not_before=later,
+            now=datetime(2026, 11, 24, 9, 0),
+        )
 
 
 def test_many_refuses_a_person_of_another_tenant_and_writes_nothing(
@@ -156,10 +205,16 @@ def test_many_refuses_a_person_of_another_tenant_and_writes_nothing(
         Message("b", Recipient(person_id=other.people[ADA]), message(2)),
     ]
     with pytest.raises(ValueError, match="not in tenant"), db.session() as s:
-        write_many(s, tenant_id=world.tenant_id, messages=batch, not_before=clock.now())
+        write_many(
+            s, tenant_id=world.tenant_id, messages=batch, not_before=clock.now(), now=clock.now()
+        )
     with pytest.raises(ValueError, match="timezone-aware"), db.session() as s:
         write_many(
-            s, tenant_id=world.tenant_id, messages=batch[:1], not_before=datetime(2026, 1, 1)
+            s,
+            tenant_id=world.tenant_id,
+            messages=batch[:1],
+            not_before=datetime(2026, 1, 1),
+            now=clock.now(),
         )
     assert rows(db) == []
 

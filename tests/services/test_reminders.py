@@ -74,7 +74,7 @@ def service(db: Database, clock: FakeClock) -> ReminderService:
 
 
 def actor(db: Database, world: World, email: str) -> Actor:
-    return IdentityService(db).actor_for(world.users[email])
+    return IdentityService(db, FakeClock()).actor_for(world.users[email])
 
 
 def row(db: Database, reminder_id: int) -> Reminder:

@@ -25,6 +25,7 @@ from bot.services.support.catalogue import (
 )
 from storage.engine import Database
 from storage.models import Tenant
+from tests.factories import SEEDED_AT
 
 TRADED = {
     "headteacher_performance_management",
@@ -204,8 +205,8 @@ def test_a_catalogue_built_in_code_keeps_the_rules() -> None:
 
 def test_each_local_authority_may_have_its_own_catalogue(db: Database, tmp_path: Path) -> None:
     with db.session() as s:
-        essex = Tenant(name="Essex", la_code=881)
-        suffolk = Tenant(name="Suffolk", la_code=935)
+        essex = Tenant(name="Essex", la_code=881, created_at=SEEDED_AT)
+        suffolk = Tenant(name="Suffolk", la_code=935, created_at=SEEDED_AT)
         s.add_all([essex, suffolk])
     folder = tmp_path / "catalogues"
     folder.mkdir()

@@ -42,6 +42,7 @@ from storage.models import (
     Tenant,
 )
 from storage.support_tables import SupportRequest
+from tests.factories import SEEDED_AT
 
 AUTUMN = Term("2026-27", "autumn", date(2026, 9, 2), date(2026, 12, 18))
 SPRING = Term("2026-27", "spring", date(2027, 1, 4), date(2027, 3, 26))
@@ -167,7 +168,7 @@ class Place:
 def make_place(db: Database, *, la_code: int = 881, name: str = "Essex") -> Place:
     """A tenant with quadrants North East and West, and schools in each and in none."""
     with db.session() as s:
-        tenant = Tenant(name=name, la_code=la_code)
+        tenant = Tenant(name=name, la_code=la_code, created_at=SEEDED_AT)
         s.add(tenant)
         s.flush()
         assert tenant.id is not None
@@ -190,6 +191,7 @@ def make_place(db: Database, *, la_code: int = 881, name: str = "Essex") -> Plac
                 urn=la_code * 1000 + urn,
                 name=sname,
                 quadrant_id=place.quadrants[q] if q else None,
+                updated_at=SEEDED_AT,
             )
             s.add(school)
             s.flush()

@@ -22,6 +22,7 @@ from storage.models import (
     School,
     Tenant,
 )
+from tests.factories import SEEDED_AT
 
 ESSEX_TEAM = "T0ESSEX"
 SUFFOLK_TEAM = "T0SUFFOLK"
@@ -53,8 +54,8 @@ def build_directory(db: Database) -> Directory:
     """Essex: quadrants North East and West, four schools, two partnerships, an alliance,
     a head, a chair, a partnership lead and an unlinked teacher. Suffolk: one school, one head."""
     with db.session() as s:
-        essex = Tenant(name="Essex", la_code=881)
-        suffolk = Tenant(name="Suffolk", la_code=935)
+        essex = Tenant(name="Essex", la_code=881, created_at=SEEDED_AT)
+        suffolk = Tenant(name="Suffolk", la_code=935, created_at=SEEDED_AT)
         s.add_all([essex, suffolk])
         s.flush()
         assert essex.id is not None and suffolk.id is not None
@@ -79,6 +80,7 @@ def build_directory(db: Database) -> Directory:
                 phase=phase,
                 establishment_type="Community school",
                 quadrant_id=quadrant.id,
+                updated_at=SEEDED_AT,
             )
             s.add(row)
             return row
@@ -174,6 +176,7 @@ def build_directory(db: Database) -> Directory:
                     workspace_id=team,
                     user_id=user,
                     source="directory",
+                    linked_at=SEEDED_AT,
                 )
             )
     return Directory(e, k, {key: i for key, i in ids.items() if i is not None})

@@ -37,6 +37,7 @@ from scheduler.relay import Relay
 from storage.engine import Database
 from storage.models import ChatIdentity, Person, Quadrant, RoleAssignment, School
 from storage.survey_tables import SurveyInvitation, SurveyRound
+from tests.factories import SEEDED_AT
 from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import Call, FakeSlackApi, Posted
 from tests.services.healthcheck_world import CONDITIONS
@@ -183,6 +184,7 @@ def slack_person(s: Session, tenant: int, user: str, name: str, email: str) -> i
             workspace_id=ESSEX_TEAM,
             user_id=user,
             source="directory",
+            linked_at=SEEDED_AT,
         )
     )
     return person.id

@@ -15,6 +15,7 @@ from matplotlib import image
 
 from storage.engine import Database
 from storage.models import ChatIdentity
+from tests.factories import SEEDED_AT
 from tests.fakes.slack_api import FakeSlackApi
 from tests.services.healthcheck_world import (
     OFFICER,
@@ -59,6 +60,7 @@ async def reports(
                     platform="slack",
                     workspace_id=rw.world.workspace,
                     user_id=user,
+                    linked_at=SEEDED_AT,
                 )
             )
     app = create_app(slack_settings(database_url, fake_slack.url))

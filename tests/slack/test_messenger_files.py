@@ -94,6 +94,7 @@ def add(db: Database, world: World, key: str, reply: Reply, thread_of: str | Non
             to=Recipient(person_id=world.people[ADA]),
             reply=reply,
             not_before=datetime.now(UTC),
+            now=datetime.now(UTC),
             thread_of=thread_of,
         )
 

@@ -212,7 +212,7 @@ async def test_a_reminder_due_while_the_app_was_down_reaches_slack_once_after_re
     """The whole path: the table, the leader's reminder jobs, the outbox, the relay, Slack."""
     build_directory(db)
     now = datetime.now(UTC)
-    head = IdentityService(db).actor_for(ChatUser(Platform.SLACK, ESSEX_TEAM, HEAD))
+    head = IdentityService(db, FakeClock()).actor_for(ChatUser(Platform.SLACK, ESSEX_TEAM, HEAD))
     # Set two hours ago for 90 minutes later: due half an hour ago, while no server ran.
     earlier = ReminderService(db, FakeClock(now - timedelta(hours=2)))
     view = earlier.create(head, "me in 90 minutes ring the Colne Valley office")

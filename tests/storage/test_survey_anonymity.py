@@ -35,6 +35,7 @@ from bot.services.healthcheck.responses import (
 from storage.engine import Database
 from storage.models import Partnership, PartnershipMembership, Person, School, Tenant
 from storage.survey_tables import SurveyAnswer, SurveyInvitation, SurveyResponse, SurveyRound
+from tests.factories import SEEDED_AT
 
 PEPPER = "test-pepper-" + "x" * 40
 OPENS = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -82,14 +83,22 @@ def keys() -> ResponseKeys:
 def tenant_id(db: Database) -> int:
     """Two partnerships of three schools, a head for each school, and a launcher."""
     with db.session() as s:
-        tenant = Tenant(name="Essex", la_code=881)
+        tenant = Tenant(name="Essex", la_code=881, created_at=SEEDED_AT)
         s.add(tenant)
         s.flush()
         assert tenant.id is not None
         for name, pid in PARTNERSHIPS.items():
             s.add(Partnership(id=pid, tenant_id=tenant.id, name=name, kind="slis_cluster"))
         for school_id, pid in SCHOOLS.items():
-            s.add(School(id=school_id, tenant_id=tenant.id, urn=school_id + 110000, name=f"S{pid}"))
+            s.add(
+                School(
+                    id=school_id,
+                    tenant_id=tenant.id,
+                    urn=school_id + 110000,
+                    name=f"S{pid}",
+                    updated_at=SEEDED_AT,
+                )
+            )
         s.flush()
         for school_id, pid in SCHOOLS.items():
             s.add(
@@ -126,6 +135,7 @@ def launch(
             anonymous=anonymous,
             nudge_plan={"after_school_days": [3, 6], "last_day": True},
             status="open",
+            created_at=OPENS,
         )
         s.add(survey)
         s.flush()

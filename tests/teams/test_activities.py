@@ -191,6 +191,7 @@ async def test_an_uninstall_stops_deliveries_and_keeps_the_rows(teams: TeamsChat
             to=Recipient(person_id=world.head),
             reply=note,
             not_before=world.clock.now(),
+            now=world.clock.now(),
         )
     await teams.deliver()
     assert len(teams.inbox(world.head)) == 1  # only the hello from before

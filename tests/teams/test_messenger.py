@@ -416,6 +416,7 @@ def add(
             to=Recipient(conversation=where),
             reply=reply,
             not_before=datetime.now(UTC),
+            now=datetime.now(UTC),
             **how,
         )
 

@@ -523,6 +523,7 @@ class RoundService:
                     tenant_id=row.tenant_id,
                     messages=batch,
                     not_before=not_before,
+                    now=now,
                 )
         return written
 

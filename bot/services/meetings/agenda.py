@@ -30,6 +30,7 @@ from bot.services.meetings.common import (
     State,
     day_text,
     find_meeting,
+    form_heading,
     guarded_update,
     is_invitee,
     may_manage,
@@ -278,7 +279,7 @@ class AgendaFlow:
         return Form(
             callback_id=AGENDA_CALLBACK,
             title="Add an agenda item",
-            pages=(Page(f"{meeting.reference} · {meeting.title}"[:150], intro, (field,)),),
+            pages=(Page(form_heading(meeting), intro, (field,)),),
             submit_label="Add",
             private_metadata=str(meeting_id),
         )
@@ -353,7 +354,7 @@ class AgendaOrderFlow:
         return Form(
             callback_id=ORDER_CALLBACK,
             title="Order the agenda",
-            pages=(Page(f"{meeting.reference} · {meeting.title}"[:150], intro, tuple(fields)),),
+            pages=(Page(form_heading(meeting), intro, tuple(fields)),),
             submit_label="Save",
             private_metadata=metadata,
         )

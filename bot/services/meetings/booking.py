@@ -468,6 +468,7 @@ class Booking:
             tenant_id=m.tenant_id,
             messages=messages,
             not_before=self.calendars(m.tenant_id).next_slot(now),
+            now=now,
         )
 
     def _poll_cancelled(self, s: Session, m: Meeting, reason: str, now: datetime) -> None:
@@ -490,6 +491,7 @@ class Booking:
                 if people[pid].has_chat
             ],
             not_before=calendar.next_slot(now),
+            now=now,
         )
         # Edits go only to cards that were queued: an edit needs its original.
         cards = {poll_key(m.id, pid): pid for pid in ids}
@@ -504,7 +506,7 @@ class Booking:
             for key, person in sorted(found)
             if person is not None
         ]
-        enqueue_many(s, tenant_id=m.tenant_id, messages=edits, not_before=now)
+        enqueue_many(s, tenant_id=m.tenant_id, messages=edits, not_before=now, now=now)
 
 
 class ChangeFlow:

@@ -55,6 +55,15 @@ class Rsvp(StrEnum):
     NOT_GOING = "not_going"
 
 
+# A form page's heading is shown as a Slack header block (150 characters at most).
+FORM_HEADING_LIMIT = 150
+
+
+def form_heading(meeting: Meeting) -> str:
+    """The heading of a form about one meeting: its reference and title."""
+    return f"{meeting.reference} · {meeting.title}"[:FORM_HEADING_LIMIT]
+
+
 def tenant_of(actor: Actor) -> int:
     """The actor's local authority; UserError if they are not in the directory."""
     if actor.tenant_id is None or actor.person_id is None:

@@ -44,6 +44,7 @@ from bot.services.meetings.common import (
     REFERENCE,
     State,
     find_meeting,
+    form_heading,
     guarded_update,
     may_manage,
     meeting_id_of,
@@ -369,6 +370,7 @@ class Minutes:
                 reply=reply,
                 not_before=now,
                 edits=minutes_key(meeting_id, person_id),
+                now=now,
             )
         for person_id in sorted((wanted & reach) - carded):
             sent += enqueue(
@@ -378,6 +380,7 @@ class Minutes:
                 to=Recipient(person_id=person_id),
                 reply=reply,
                 not_before=calendar.next_slot(now),
+                now=now,
             )
         views = {v.id: v for v in everything}
         for row in added:
@@ -394,6 +397,7 @@ class Minutes:
                     headline=f"You have an action from *{meeting.title}* ({meeting.reference}).",
                 ),
                 not_before=calendar.next_slot(now),
+                now=now,
             )
         missed = (wanted | {a.owner_person_id for a in added}) - reach
         unreachable = sorted(names_of(s, sorted(missed)).values(), key=str.casefold)
@@ -565,6 +569,7 @@ class Minutes:
                 to=Recipient(person_id=read.owner_person_id),
                 reply=present.action_card(view, headline=headline),
                 not_before=calendar.next_slot(now),
+                now=now,
             )
 
 
@@ -615,7 +620,7 @@ class MinutesFlow:
         return Form(
             callback_id=MINUTES_CALLBACK,
             title="Minutes",
-            pages=(Page(f"{meeting.reference} · {meeting.title}"[:150], intro, tuple(fields)),),
+            pages=(Page(form_heading(meeting), intro, tuple(fields)),),
             submit_label="Send",
             private_metadata=metadata,
         )

@@ -337,6 +337,7 @@ class Publication:
                         to=Recipient(person_id=chair_id),
                         reply=present.calendar_problem(reference, title, reason),
                         not_before=self.calendars(tenant_id).next_slot(now),
+                        now=now,
                     )
             if give_up:
                 log.warning(
@@ -423,7 +424,7 @@ class Publication:
                 )
             )
         return enqueue_many(
-            s, tenant_id=m.tenant_id, messages=messages, not_before=calendar.next_slot(now)
+            s, tenant_id=m.tenant_id, messages=messages, not_before=calendar.next_slot(now), now=now
         )
 
     def _channel(self, s: Session, m: Meeting) -> ConversationRef | None:

@@ -170,6 +170,7 @@ class Reminding:
                     to=Recipient(person_id=person_id),
                     reply=present.reminder(facts, stage, shown, ask=ask),
                     not_before=when,
+                    now=now,
                 )
             return sent
 
@@ -213,5 +214,6 @@ class Reminding:
                     to=Recipient(person_id=person_id),
                     reply=present.minutes_prompt(facts),
                     not_before=calendar.next_slot(now),
+                    now=now,
                 )
             return sent

@@ -317,7 +317,11 @@ def announce_poll(
         )
     )
     enqueue_many(
-        session, tenant_id=meeting.tenant_id, messages=messages, not_before=calendar.next_slot(now)
+        session,
+        tenant_id=meeting.tenant_id,
+        messages=messages,
+        not_before=calendar.next_slot(now),
+        now=now,
     )
     no_chat = tuple(i.name for i in poll.invitees if not i.has_chat)
     return len(messages) - 1, no_chat
@@ -333,6 +337,7 @@ def _edit_tally(
         to=Recipient(person_id=poll.meeting.chair_person_id),
         reply=present.tally_card(tally_view(poll, calendar, now)),
         not_before=now,
+        now=now,
         edits=tally_key(poll.meeting_id),
     )
 
@@ -542,6 +547,7 @@ class Voting:
                         to=Recipient(person_id=fresh.chair_person_id),
                         reply=present.pick_message(tally_view(poll, calendar, now)),
                         not_before=calendar.next_slot(now),
+                        now=now,
                     )
                 return True
         raise UserError("Others are changing this meeting right now: please try again.")
@@ -558,7 +564,9 @@ class Voting:
             )
             for person_id in sorted(_carded(s, poll.meeting))
         ]
-        enqueue_many(s, tenant_id=poll.meeting.tenant_id, messages=messages, not_before=now)
+        enqueue_many(
+            s, tenant_id=poll.meeting.tenant_id, messages=messages, not_before=now, now=now
+        )
 
     def _closing_soon(self, now: datetime) -> list[Meeting]:
         with self.db.session() as s:
@@ -626,7 +634,7 @@ class Voting:
                         thread_of=poll_key(meeting.id, person_id),
                     )
                 )
-            enqueue_many(s, tenant_id=meeting.tenant_id, messages=messages, not_before=due)
+            enqueue_many(s, tenant_id=meeting.tenant_id, messages=messages, not_before=due, now=now)
         return len(marked)
 
     @staticmethod

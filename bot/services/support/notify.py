@@ -169,6 +169,7 @@ class Notifier:
             to=Recipient(person_id=person_id),
             reply=reply,
             not_before=self.calendar.next_slot(self.now),
+            now=self.now,
         )
         if person_id not in self.carded():
             self._new.add(person_id)
@@ -196,6 +197,7 @@ class Notifier:
                 reply=present.note(self.facts, words, buttons=buttons),
                 not_before=self.calendar.next_slot(self.now),
                 thread_of=card_key(self.facts.id, person_id),
+                now=self.now,
             )
 
     def refresh(self, event_id: int, *, everyone: bool = False) -> None:
@@ -214,6 +216,7 @@ class Notifier:
                 reply=present.card(view),
                 not_before=self.now,
                 edits=card_key(self.facts.id, person_id),
+                now=self.now,
             )
 
 

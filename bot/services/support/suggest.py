@@ -99,6 +99,7 @@ class Suggestions:
                     to=Recipient(person_id=lead.id),
                     reply=message,
                     not_before=calendar.next_slot(now),
+                    now=now,
                 )
                 if added:
                     sent.append(lead.name)
