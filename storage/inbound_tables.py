@@ -9,7 +9,8 @@ from sqlmodel import Field, SQLModel
 
 
 class SeenRequest(SQLModel, table=True):
-    """A platform request (event id, trigger id...) seen once; forgotten after `expires_at`."""
+    """A platform request (event id, trigger id...) seen once. `expires_at` is when it stops
+    being needed to refuse retries; the retention purge forgets it later than that."""
 
     __tablename__ = "seen_request"
 

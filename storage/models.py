@@ -53,6 +53,9 @@ class ChatWorkspace(SQLModel, table=True):
     platform: str = Field(max_length=16)
     workspace_id: str = Field(max_length=64)
     name: str = Field(default="", max_length=200)
+    # Set when the workspace uninstalled the app or revoked its tokens: nothing more is sent
+    # there, and its token is no longer used, until it installs the app again.
+    uninstalled_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
 
 
 class Quadrant(SQLModel, table=True):
@@ -167,6 +170,9 @@ class Person(SQLModel, table=True):
     name: str = Field(max_length=200)
     email: str = Field(max_length=320, index=True)  # stored lower-case
     job_title: str = Field(default="", max_length=200)
+    # Set by `slis privacy erase`: the row stays so that others' records keep their shape, but
+    # its name, e-mail and job title have been replaced and its roles and chat ids removed.
+    erased_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
 
 
 class RoleAssignment(SQLModel, table=True):
@@ -206,6 +212,7 @@ from storage import conversation_tables as _conversation_tables  # noqa: E402,F4
 from storage import inbound_tables as _inbound_tables  # noqa: E402,F401
 from storage import meeting_tables as _meeting_tables  # noqa: E402,F401
 from storage import outbox_tables as _outbox_tables  # noqa: E402,F401
+from storage import privacy_tables as _privacy_tables  # noqa: E402,F401
 from storage import reminder_tables as _reminder_tables  # noqa: E402,F401
 from storage import support_tables as _support_tables  # noqa: E402,F401
 from storage import survey_tables as _survey_tables  # noqa: E402,F401
