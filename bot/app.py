@@ -26,6 +26,7 @@ from handlers.graph.calendars import GraphCalendars
 from handlers.sandbox.server import Sandbox
 from handlers.slack.app import (
     build_slack_app,
+    confirm_installation,
     http_endpoint,
     start_socket_mode,
     stop_socket_mode,
@@ -163,10 +164,18 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
                 SurveyJobs(core),
                 SupportJobs(core),
                 MeetingJobs(core, calendars),
-                Housekeeping(core),
+                Housekeeping(core, zone=settings.slis_timezone),
             ),
         )
+        # An uninstall handled here drops the token the relay sends with.
+        unwatch = (
+            core.workspaces.on_uninstall(slack_messenger.workspace_uninstalled)
+            if slack_messenger is not None
+            else None
+        )
         try:
+            if slack is not None:
+                await confirm_installation(slack.client, core)
             if teams_app is not None:
                 await start_teams(teams_app)
             if slack is not None and creds is not None and creds.mode is SlackMode.SOCKET:
@@ -177,6 +186,8 @@ def create_app(settings: Settings, *, core: Core | None = None) -> FastAPI:
                 log.info("the sandbox is on: open %s", sandbox.plan.page_url)
             yield
         finally:
+            if unwatch is not None:
+                unwatch()
             if sandbox is not None:
                 await sandbox.close()
             await runtime.stop()

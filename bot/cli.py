@@ -14,7 +14,11 @@ import typer
 import uvicorn
 from sqlmodel import select
 
-from bot.config import SANDBOX_HOST, ConfigError, SandboxSwitch, Settings, load_settings
+from bot.cli_common import database as _database
+from bot.cli_common import migrated as _migrated
+from bot.cli_common import only_la_code as _only_la_code
+from bot.cli_common import settings as _settings
+from bot.config import SANDBOX_HOST, ConfigError, SandboxSwitch, Settings
 from bot.errors import InvalidImport, UserError
 from bot.ports import SystemClock
 from bot.services.directory_import import (
@@ -23,7 +27,6 @@ from bot.services.directory_import import (
     import_schools,
     load_sample,
 )
-from storage.engine import Database
 from storage.models import Tenant
 
 app = typer.Typer(
@@ -37,22 +40,6 @@ directory_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(directory_app, name="directory")
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-
-
-def _database(settings: Settings) -> Database:
-    path = settings.sqlite_path()
-    if path is not None and not path.parent.exists():
-        typer.echo(f"The folder for the database file does not exist: {path.parent}", err=True)
-        raise typer.Exit(2)
-    return Database.from_url(settings.database_url)
 
 
 @app.command()
@@ -146,27 +133,6 @@ def db_current() -> None:
     db = _database(_settings())
     current = ", ".join(sorted(current_revisions(db.engine))) or "none"
     typer.echo(f"current: {current}  newest: {', '.join(sorted(head_revisions()))}")
-
-
-def _migrated(settings: Settings) -> Database:
-    """The database, if it is at the newest migration; otherwise say what to run."""
-    from storage.migrate import is_up_to_date
-
-    db = _database(settings)
-    if not is_up_to_date(db.engine):
-        typer.echo("The database is not up to date: run `slis db upgrade` first.", err=True)
-        raise typer.Exit(2)
-    return db
-
-
-def _only_la_code(db: Database) -> int:
-    with db.session() as session:
-        codes = session.exec(select(Tenant.la_code)).all()
-    if len(codes) != 1:
-        known = ", ".join(str(c) for c in codes) or "none yet"
-        typer.echo(f"Give --la-code: the database holds local authorities {known}.", err=True)
-        raise typer.Exit(2)
-    return codes[0]
 
 
 def _run_import(action: str, run: Callable[[], ImportSummary | list[ImportSummary]]) -> None:
@@ -410,3 +376,11 @@ def teams_package_cmd(
             " name before you upload it to Teams.",
             err=True,
         )
+
+
+# --- slis privacy and slis audit: data protection and administration ---------------------------
+
+from bot import cli_audit, cli_privacy  # noqa: E402
+
+cli_privacy.register(app)
+cli_audit.register(app)

@@ -5,17 +5,22 @@ from __future__ import annotations
 import difflib
 import logging
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bot.errors import Forbidden, UserError
+from bot import authorisation
+from bot.authorisation import TABLE, Entry, Kind
+from bot.errors import UserError
 from bot.form_flow import ShowPage
+from bot.ids import parse_id
 from bot.ports import Clock
+from bot.replies import audit as present_audit
 from bot.replies import directory as present
 from bot.replies import healthcheck as present_healthcheck
 from bot.replies import reminders as present_reminders
 from bot.replies import support_views as present_support
-from bot.services import when
+from bot.services import audit, when
+from bot.services.audit import AuditLog
 from bot.services.directory import DirectoryService, SchoolMatches
 from bot.services.healthcheck.answering import AnswerService
 from bot.services.healthcheck.launch_form import LaunchFlow
@@ -25,7 +30,7 @@ from bot.services.reminders import ReminderService
 from bot.services.support.forms import AskFlow, card_reply
 from bot.services.support.requests import SupportService
 from bot.services.support.views import LIST_SCOPES, SupportViews
-from bot.types import Actor, Block, BulletList, Context, Heading, Paragraph, Reply, Role
+from bot.types import Actor, Block, BulletList, Context, Heading, Paragraph, Reply
 
 log = logging.getLogger(__name__)
 
@@ -34,30 +39,19 @@ COMMAND = "/slis"
 
 @dataclass(frozen=True)
 class Command:
-    """One subcommand: what it is for, how to call it, who may, and what runs."""
+    """One subcommand: what it is for, how to call it, and what runs. Who may use it is in
+    the authorisation table (`bot.authorisation`), under the command's name."""
 
     name: str
     summary: str
     usage: str
     examples: tuple[str, ...]
     run: Callable[[Actor, str], Reply]
-    needs_link: bool = True
-    roles: frozenset[Role] | None = None  # None: anyone linked to the directory
     reads_database: bool = True  # False: answered from the actor alone, on the event loop
     # For subcommands that open a form (e.g. `healthcheck launch`): which arguments do, and
     # the form's first page. The adapter shows it instead of a reply.
     opens_form: Callable[[str], bool] = field(default=lambda _args: False)
     form: Callable[[Actor, str], ShowPage] | None = None
-
-    def allows(self, actor: Actor) -> bool:
-        if self.needs_link and not actor.linked:
-            return False
-        return self.roles is None or actor.has_any(self.roles)
-
-    def who(self) -> str:
-        if self.roles is None:
-            return "anyone in the directory" if self.needs_link else "anyone"
-        return ", ".join(sorted(r.label for r in self.roles))
 
 
 def error_reply(message: str, hint: str | None = None, usage: str | None = None) -> Reply:
@@ -97,17 +91,24 @@ def not_linked_reply(actor: Actor) -> Reply:
 class CommandRouter:
     """Finds the subcommand named by the first word, checks who may use it, and runs it."""
 
-    def __init__(self, commands: Iterable[Command]) -> None:
+    def __init__(
+        self,
+        commands: Iterable[Command],
+        table: Mapping[tuple[Kind, str], Entry] = TABLE,
+    ) -> None:
         help_command = Command(
             "help",
             "what you can ask me (only what your roles allow)",
             "help",
             ("help",),
             lambda actor, _args: self.help(actor),
-            needs_link=False,
             reads_database=False,
         )
         self._commands = {c.name: c for c in (help_command, *commands)}
+        self._table = table
+        missing = [n for n in self._commands if (Kind.COMMAND, n) not in table]
+        if missing:
+            raise ValueError(f"commands with no authorisation entry: {missing}")
 
     @property
     def commands(self) -> tuple[Command, ...]:
@@ -134,19 +135,18 @@ class CommandRouter:
         return self._run(actor, text, form=True)
 
     def _run(self, actor: Actor, text: str, *, form: bool) -> Reply | ShowPage:
-        name, _, rest = text.strip().partition(" ")
+        # NUL never means anything typed, and PostgreSQL refuses it in a query's text.
+        name, _, rest = text.replace("\x00", "").strip().partition(" ")
         name = name.lower() or "help"
         command = self._commands.get(name)
         if command is None:
             return self._unknown(actor, name)
-        if command.needs_link and not actor.linked:
+        entry = self.gate(name, rest)
+        if entry.needs_link and not actor.linked:
             return not_linked_reply(actor)
         try:
-            if not command.allows(actor):
-                raise Forbidden(
-                    f"Only {command.who()} may use `{COMMAND} {command.name}`.",
-                    hint="If you should have that role, ask your LA administrator.",
-                )
+            if not authorisation.may_try(actor, entry):
+                raise authorisation.refusal(entry)
             if form and command.form is not None:
                 return command.form(actor, rest.strip())
             return command.run(actor, rest.strip())
@@ -157,8 +157,26 @@ class CommandRouter:
             log.exception("command %s failed (ref %s)", command.name, ref)
             return fault_reply(ref)
 
+    def gate(self, name: str, rest: str = "") -> Entry:
+        """The table entry that gates `/slis <name> <rest>`: the longest command words it
+        starts with ("support list all" before "support list" before "support")."""
+        words = [name, *rest.lower().split()[:2]]
+        for n in range(len(words), 1, -1):
+            found = self._table.get((Kind.COMMAND, " ".join(words[:n])))
+            if found is not None:
+                return found
+        return self._table[(Kind.COMMAND, name)]
+
+    def allows(self, actor: Actor, command: Command) -> bool:
+        """Whether the actor's roles let them try the command at all."""
+        return authorisation.may_try(actor, self._table[(Kind.COMMAND, command.name)])
+
+    def usable(self, actor: Actor) -> tuple[Command, ...]:
+        """The commands the actor's roles let them try."""
+        return tuple(c for c in self._commands.values() if self.allows(actor, c))
+
     def help(self, actor: Actor) -> Reply:
-        usable = [c for c in self._commands.values() if c.allows(actor)]
+        usable = self.usable(actor)
         blocks: list[Block] = [Heading("What you can ask me")]
         for c in usable:
             example = "  e.g. " + ", ".join(f"`{COMMAND} {e}`" for e in c.examples)
@@ -168,7 +186,7 @@ class CommandRouter:
         return Reply("Commands: " + ", ".join(c.name for c in usable), tuple(blocks))
 
     def _unknown(self, actor: Actor, name: str) -> Reply:
-        usable = [c.name for c in self._commands.values() if c.allows(actor)] or ["help"]
+        usable = [c.name for c in self.usable(actor)] or ["help"]
         close = difflib.get_close_matches(name, list(self._commands), n=1, cutoff=0.6)
         hint = f"Did you mean `{COMMAND} {close[0]}`?" if close else None
         listing = BulletList(tuple(f"{COMMAND} {n}" for n in usable), title="You can use")
@@ -248,13 +266,13 @@ def reminder_commands(reminders: ReminderService, clock: Clock) -> list[Command]
 
 
 def _reminder_id(text: str) -> int:
-    value = text.strip().removeprefix("#")
-    if not value.isdigit():
+    value = parse_id(text.strip().removeprefix("#"))
+    if value is None:
         raise UserError(
             "Which reminder? Give its number, e.g. `/slis remind cancel 12`.",
             hint="`/slis reminders` lists yours with their numbers.",
         )
-    return int(value)
+    return value
 
 
 HEALTHCHECK_USAGE = (
@@ -458,4 +476,33 @@ def meeting_commands(meetings: Meetings) -> list[Command]:
             ("actions",),
             lambda actor, args: meetings.listing.actions(actor, args),
         ),
+    ]
+
+
+AUDIT_SHOWN = 20  # entries listed in chat unless a `limit` is given
+AUDIT_MOST = 100  # the most one chat message lists; `slis audit` lists more
+
+
+def audit_commands(log: AuditLog) -> list[Command]:
+    """`/slis audit [filters]`: the audit log of the asker's local authority, filtered."""
+
+    def run(actor: Actor, args: str) -> Reply:
+        authorisation.require(actor, authorisation.command("audit"))
+        assert actor.tenant_id is not None
+        query = audit.parse_query(args, default_limit=AUDIT_SHOWN)
+        if query.limit > AUDIT_MOST:
+            raise UserError(
+                f"In chat I list up to {AUDIT_MOST} entries at a time.",
+                hint="Narrow it down, or use `slis audit` on the command line for more.",
+            )
+        return present_audit.listing(log.read(actor.tenant_id, query, actor=actor))
+
+    return [
+        Command(
+            "audit",
+            "the audit log: who did what, when and from where (LA officers and administrators)",
+            audit.USAGE,
+            ("audit", "audit support since 2026-11-01", "audit meeting.create"),
+            run,
+        )
     ]

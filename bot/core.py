@@ -8,11 +8,14 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import TypeVar
 
+from bot import authorisation
 from bot.actor_cache import ActorCache
 from bot.commands import (
     CommandRouter,
+    audit_commands,
     directory_commands,
     error_reply,
     fault_reply,
@@ -23,14 +26,16 @@ from bot.commands import (
     support_commands,
 )
 from bot.errors import ProfileUnavailable, UserError
-from bot.form_flow import Finished, FormFlow, FormStep, ShowPage
+from bot.form_flow import Finished, FormFlow, FormStep, ShowPage, submit_checked
 from bot.forms import Form, FormValue
+from bot.ids import parse_id
 from bot.ports import ChatProfiles, Clock, SystemClock
 from bot.replies import directory as present
 from bot.replies import support_views as present_support
 from bot.replies.healthcheck_report import present as present_report
 from bot.replies.reminders import CANCEL_ACTION as CANCEL_REMINDER
 from bot.replies.support import ACTION_PREFIX as SUPPORT_PREFIX
+from bot.services.audit import AuditLog
 from bot.services.calendar import CalendarService
 from bot.services.conversations import Conversation, ConversationBook
 from bot.services.directory import DirectoryService
@@ -51,7 +56,8 @@ from bot.services.support.forms import IMMEDIATE as SUPPORT_IN_PLACE
 from bot.services.support.forms import ActionFlow, AskFlow
 from bot.services.support.requests import ESCALATE_AFTER, SupportService
 from bot.services.support.views import SupportViews
-from bot.types import Actor, ChatUser, ConversationRef, Reply
+from bot.services.workspaces import UninstallOutcome, WorkspaceService
+from bot.types import Actor, ChatUser, ConversationRef, Platform, Reply
 from storage.engine import Database
 
 log = logging.getLogger(__name__)
@@ -74,6 +80,19 @@ ACTOR_TTL = timedelta(seconds=60)
 # An unmatched user is looked up on the platform again after this long, so a person added
 # to the directory is recognised soon without a profile call on every request.
 UNMATCHED_RETRY = timedelta(minutes=10)
+
+
+def _gate(actor: Actor, entry: authorisation.Entry | None) -> Reply | None:
+    """Why the actor may not use a button or form at all (its table entry's role gate), or
+    None to go on; the service then checks the scope."""
+    if entry is None:
+        return None
+    if entry.needs_link and not actor.linked:
+        return not_linked_reply(actor)
+    if not authorisation.may_try(actor, entry):
+        refused = authorisation.refusal(entry)
+        return error_reply(refused.message, refused.hint)
+    return None
 
 
 class Core:
@@ -113,6 +132,7 @@ class Core:
         self.support_actions = ActionFlow(self.support, self.support_ask)
         self.support_views = SupportViews(db, self.clock, calendars, self.catalogues)
         self.meetings = Meetings(db, self.clock, calendars)
+        self.audit = AuditLog(db, self.clock)
         flows: tuple[FormFlow, ...] = (
             self.answers,
             self.launch,
@@ -121,6 +141,9 @@ class Core:
             *self.meetings.flows,
         )
         self.forms: dict[str, FormFlow] = {flow.callback_id: flow for flow in flows}
+        unlisted = [c for c in self.forms if authorisation.form(c) is None]
+        if unlisted:
+            raise ValueError(f"forms with no authorisation entry: {unlisted}")
         self.router = CommandRouter(
             [
                 *directory_commands(self.directory),
@@ -133,11 +156,13 @@ class Core:
                 ),
                 *support_commands(self.support_ask, self.support, self.support_views),
                 *meeting_commands(self.meetings),
+                *audit_commands(self.audit),
             ]
         )
         self._actors = ActorCache()
         self.inbound = InboundLedger(db, self.clock)
         self.conversations = ConversationBook(db, self.clock)
+        self.workspaces = WorkspaceService(db, self.clock, default_la_code)
         self.sandbox = SandboxService(db, self.clock, self.calendar)
 
     async def conversation_seen(
@@ -175,6 +200,12 @@ class Core:
     async def conversation_removed(self, ref: ConversationRef) -> None:
         """The bot was removed from a conversation: stop delivering there, keep the rows."""
         await asyncio.to_thread(self.conversations.removed, ref)
+
+    async def workspace_uninstalled(
+        self, platform: Platform, workspace_id: str, reason: str
+    ) -> UninstallOutcome:
+        """A workspace uninstalled the app or revoked its bot token: stop delivering there."""
+        return await asyncio.to_thread(self.workspaces.uninstalled, platform, workspace_id, reason)
 
     async def identify(self, chat: ChatUser, profiles: ChatProfiles | None = None) -> Actor:
         """The actor for a chat user, linking them by their profile e-mail the first time."""
@@ -239,14 +270,19 @@ class Core:
         """Any button on the bot's messages, by its action id, for adapters that take them all
         in one place; None for an action id the bot does not have."""
         value = value.strip()
+        refused = _gate(actor, authorisation.button(action_id))
+        if refused is not None:
+            return Pressed(refused, False)
         if action_id == START_HEALTHCHECK:
-            if not value.isdigit():
+            invitation_id = parse_id(value)
+            if invitation_id is None:
                 return Pressed(error_reply("That Start button is out of date."), False)
-            return Pressed(await self.start_answer(actor, int(value)), False)
+            return Pressed(await self.start_answer(actor, invitation_id), False)
         if action_id == CANCEL_REMINDER:
-            if not value.isdigit():
+            reminder_id = parse_id(value)
+            if reminder_id is None:
                 return Pressed(error_reply("That Cancel button is out of date."), False)
-            reply = await self.command(actor, f"remind cancel {value}")
+            reply = await self.command(actor, f"remind cancel {reminder_id}")
             return Pressed(reply, not reply.is_error)
         if action_id.startswith(SUPPORT_PREFIX):
             name = action_id.removeprefix(SUPPORT_PREFIX)
@@ -266,6 +302,9 @@ class Core:
         flow = self.forms.get(callback_id)
         if flow is None:
             return fault_reply(secrets.token_hex(4))
+        refused = _gate(actor, authorisation.form(callback_id))
+        if refused is not None:
+            return refused
         return await self._form_call(lambda: flow.form(actor, metadata), callback_id)
 
     async def form_submit(
@@ -281,7 +320,10 @@ class Core:
         """Hand a sent page (or, `back`, the page being left for page `page`) to the service
         that owns the form; never raises."""
         flow = self.forms[callback_id]
-        act = flow.back if back else flow.submit
+        refused = _gate(actor, authorisation.form(callback_id))
+        if refused is not None:
+            return Finished(refused)
+        act = flow.back if back else partial(submit_checked, flow)
         step = await self._form_call(lambda: act(actor, metadata, page, values), callback_id)
         return Finished(step) if isinstance(step, Reply) else step
 
@@ -307,7 +349,8 @@ class Core:
             ref = secrets.token_hex(4)
             log.exception("home view failed (ref %s)", ref)
             return fault_reply(ref)
-        reply = present.home(view)
+        usable = tuple((c.name, c.summary) for c in self.router.usable(actor))
+        reply = present.home(view, usable)
         try:
             support = await asyncio.to_thread(self.support_views.home, actor)
         except Exception:

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot.forms import Form, FormValue
+from bot.errors import UserError
+from bot.forms import Form, FormValue, validate
 from bot.types import Actor, Reply
 
 
@@ -66,3 +67,22 @@ class FormFlow(Protocol):
     ) -> FormStep:
         """Go back to page `page`, keeping `values` of the page being left (unchecked)."""
         ...
+
+
+# What a page that does not fit its form gets (a client sent a changed or stale one).
+OUT_OF_DATE = "That form is out of date: please open it again."
+
+
+def submit_checked(
+    flow: FormFlow, actor: Actor, metadata: str, page: int, values: Mapping[str, FormValue]
+) -> FormStep:
+    """`flow.submit`, once the page's values pass the form's own rules. The adapters check
+    them too; this keeps a service from ever seeing a page that does not fit its form (a
+    page it does not have, a missing or mistyped answer), whatever a client sent."""
+    form = flow.form(actor, metadata)
+    if not 0 <= page < form.page_count:
+        raise UserError(OUT_OF_DATE)
+    errors = validate(form.page(page), values)
+    if errors:
+        return PageErrors(errors)
+    return flow.submit(actor, metadata, page, values)

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from bot.authorisation import Allow, Entry, Kind, Relation
 from bot.commands import Command, CommandRouter
 from bot.core import Core
 from bot.types import Actor, ChatUser, Grant, Paragraph, Platform, Reply, Role, ScopeKind
@@ -62,10 +63,23 @@ def _router() -> CommandRouter:
                 "launch",
                 ("launch",),
                 lambda _a, _t: Reply("ok"),
-                roles=frozenset({Role.LA_OFFICER, Role.BOARD_MEMBER}),
             ),
             Command("boom", "fails", "boom", ("boom",), boom),
-        ]
+        ],
+        {
+            (Kind.COMMAND, e.key): e
+            for e in (
+                Entry(Kind.COMMAND, "help", "see help", (Allow(relation=Relation.ANYONE),)),
+                Entry(Kind.COMMAND, "echo", "echo", (Allow(relation=Relation.LINKED),)),
+                Entry(
+                    Kind.COMMAND,
+                    "launch",
+                    "launch",
+                    (Allow(Role.LA_OFFICER), Allow(Role.BOARD_MEMBER)),
+                ),
+                Entry(Kind.COMMAND, "boom", "fail", (Allow(relation=Relation.LINKED),)),
+            )
+        },
     )
 
 
@@ -85,7 +99,7 @@ def test_arguments_reach_the_command() -> None:
 def test_forbidden_says_who_may() -> None:
     reply = _router().dispatch(HEAD, "launch")
     assert reply.is_error and reply.private
-    assert "Only LA officer, Project Board member may use `/slis launch`" in reply.text
+    assert "Only LA officers and Project Board members may launch." in reply.text
 
 
 def test_unknown_subcommand_gets_usage_and_a_suggestion() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.services.directory import (
     AllianceRef,
     HomeView,
@@ -137,7 +139,9 @@ def whoami(actor: Actor) -> Reply:
     return Reply(f"You are {actor.name}", tuple(blocks))
 
 
-def home(view: HomeView) -> Reply:
+def home(view: HomeView, usable: Sequence[tuple[str, str]] = ()) -> Reply:
+    """The App Home; `usable`: the commands (name, summary) the person's roles allow, as the
+    authorisation table says."""
     blocks: list[Block] = [Heading(f"{view.tenant} school-led improvement system")]
     if not (view.schools or view.partnerships or view.quadrants):
         blocks.append(
@@ -161,5 +165,8 @@ def home(view: HomeView) -> Reply:
             Paragraph(f"*{q.name} quadrant* — chair {q.chair or NOBODY}"),
             BulletList(alliances, title="Alliances serving it"),
         ]
+    if usable:
+        lines = tuple(f"`/slis {name}` — {summary}" for name, summary in usable)
+        blocks += [Divider(), BulletList(lines, title="What you can do")]
     blocks.append(Context("Type `/slis help` in any channel to see what you can do."))
     return Reply(f"Home for {view.name}", tuple(blocks), private=True)

@@ -38,6 +38,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from bot.errors import InvalidImport, NotFound, UserError
 from bot.ports import Clock, SystemClock
+from bot.services import audit
 from bot.services.calendar_file import (
     CalendarFile,
     ClosureKind,
@@ -460,6 +461,16 @@ class CalendarService:
             assert tenant.id is not None
             summary = _Writer(session, tenant.id, cal).write()
             summary.la_code = tenant.la_code
+            if summary.changes:  # a repeated import changes nothing, not even the log
+                audit.record(
+                    session,
+                    tenant_id=tenant.id,
+                    at=self.clock.now(),
+                    action="calendar.import",
+                    subject=path.name,
+                    platform=audit.COMMAND_LINE,
+                    detail={"school_years": list(summary.school_years), "changes": summary.changes},
+                )
         self.forget(tenant.id)
         return summary
 

@@ -16,10 +16,20 @@ from typing import Annotated, Any, Generic, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import InvalidImport
 from bot.services.directory import PARTNERSHIP_KINDS
+from bot.services.retention_rules import RecordKind, check_period, parse_period, unknown_kind
 from bot.types import Platform, Role, ScopeKind
 
 EXPERTISE_TAGS = frozenset(
@@ -67,11 +77,39 @@ class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
 
+PeriodDays = Annotated[int, BeforeValidator(parse_period)]
+
+
+class RetentionSpec(Spec):
+    """A local authority's own retention periods (`90d`, `3y`); a kind left out keeps the
+    default (bot/services/retention_rules.py)."""
+
+    named_survey_answers: PeriodDays | None = None
+    closed_support_requests: PeriodDays | None = None
+    outbox_messages: PeriodDays | None = None
+    finished_reminders: PeriodDays | None = None
+    audit_entries: PeriodDays | None = None
+    past_meetings: PeriodDays | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _long_enough(cls, days: int | None, info: ValidationInfo) -> int | None:
+        if days is not None and info.field_name is not None:
+            check_period(RecordKind(info.field_name), days)
+        return days
+
+    @property
+    def periods(self) -> dict[str, int]:
+        """The periods given, in days, by record kind."""
+        return {kind: days for kind, days in self.model_dump().items() if days is not None}
+
+
 class TenantSpec(Spec):
     la_code: Annotated[int, Field(gt=0, strict=True)]
     name: Name
     timezone: str | None = None
     day_rate: Annotated[Decimal, Field(ge=0, decimal_places=2, max_digits=9)] | None = None
+    retention: RetentionSpec = RetentionSpec()
 
     @field_validator("timezone")
     @classmethod
@@ -370,5 +408,7 @@ def _problems(exc: ValidationError, loc: Loc) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
     for error in exc.errors(include_url=False):
         message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden" and error["loc"][-2:-1] == ("retention",):
+            message = unknown_kind(error["loc"][-1])
         problems.append((loc + tuple(error["loc"]), message))
     return problems

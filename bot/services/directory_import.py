@@ -17,6 +17,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from bot.errors import InvalidImport, UserError
 from bot.ports import Clock
+from bot.services import audit
 from bot.services.directory_file import (
     AllianceSpec,
     DirectoryFile,
@@ -32,6 +33,7 @@ from bot.services.directory_rules import (
     in_tenant,
 )
 from bot.services.gias import read_extract
+from bot.services.retention_rules import replace_overrides
 from storage.engine import Database
 from storage.models import (
     Alliance,
@@ -66,6 +68,7 @@ KIND_ORDER = (
     "person",
     "role",
     "chat_identity",
+    "retention_period",
 )
 
 
@@ -151,6 +154,7 @@ def import_schools(
                 summary.count(summary.updated, "school")
             else:
                 summary.count(summary.unchanged, "school")
+        _audit(session, tenant_id, now, "directory.import_schools", summary)
     return summary
 
 
@@ -195,7 +199,28 @@ def _import(
             for section, n in invalid.items():
                 summary.count(summary.skipped, SECTION_KINDS[section], n)
         _Writer(session, state, summary, now).write(checked)
+        _audit(session, tenant_id, now, "directory.import", summary)
     return summary
+
+
+def _audit(session: Session, tenant_id: int, now: datetime, action: str, s: ImportSummary) -> None:
+    """Audit an import from the command line: its file and counts, never its rows. A run
+    that changed nothing leaves no trace, as a second run of the same file must."""
+    if not s.changes:
+        return
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        at=now,
+        action=action,
+        subject=s.source,
+        platform=audit.COMMAND_LINE,
+        detail={
+            "inserted": sum(s.inserted.values()),
+            "updated": sum(s.updated.values()),
+            "skipped": sum(s.skipped.values()),
+        },
+    )
 
 
 SECTION_KINDS = {
@@ -237,6 +262,12 @@ def _upsert_tenant(
     else:
         summary.count(summary.updated if _assign(tenant, values) else summary.unchanged, "tenant")
     assert tenant.id is not None
+    # The file's retention periods replace the tenant's own; kinds it leaves out use the default.
+    summary.count(
+        summary.updated,
+        "retention_period",
+        replace_overrides(session, tenant.id, spec.retention.periods),
+    )
     return tenant.id
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
 
 from bot.ports import Clock
 from storage.engine import Database
 from storage.inbound_tables import SeenRequest
 
-# Slack retries an event three times within about an hour and a half; keep keys well past that.
+# Slack retries an event three times within about an hour and a half: a key must guard at
+# least this long. Keys are kept longer, for the seen-request retention period, and forgotten
+# by the retention purge (bot/services/retention.py).
 SEEN_FOR = timedelta(hours=6)
 
 
@@ -31,11 +31,3 @@ class InboundLedger:
         except IntegrityError:
             return False
         return True
-
-    def purge_expired(self) -> int:
-        """Forget keys past their expiry; returns how many."""
-        with self._db.session() as session:
-            result = session.exec(
-                delete(SeenRequest).where(col(SeenRequest.expires_at) <= self._clock.now())
-            )
-            return int(result.rowcount or 0)

@@ -39,6 +39,7 @@ from bot.services.conversations import (
     conversation_state,
     personal_conversation,
 )
+from bot.services.workspaces import UNINSTALLED_ERROR, gone_workspaces
 from bot.types import Context, ConversationRef, Heading, Paragraph, Platform, Reply, Role
 from storage.engine import Database
 from storage.models import ChatIdentity, Person, RoleAssignment, Tenant, aware, maybe_aware
@@ -108,6 +109,8 @@ class Claim:
     edited: bool = False
     # Nothing to send: an edit folded into its unsent original, already recorded as sent.
     folded: bool = False
+    # Its workspace uninstalled the app: parked without alerts (the uninstall is audited).
+    workspace_gone: bool = False
 
     @property
     def is_alert(self) -> bool:
@@ -173,6 +176,7 @@ def enqueue(
     row's `created_at`). `edits`: the key of an earlier row whose message this one replaces
     (send edits with `not_before` now); `thread_of`: the key of an earlier row in whose thread
     this is a reply. Give the earlier row's recipient in `to`.
+    Also False for a person who has been erased: nothing more is sent to them.
     Raises ValueError for a recipient that is not exactly one of person or conversation, a
     person of another tenant, an empty or overlong key, both `edits` and `thread_of`, or a
     naive `not_before` or `now`.
@@ -180,9 +184,13 @@ def enqueue(
     _check(key, to, edits, thread_of, reply)
     _check_aware(not_before, now)
     if to.person_id is not None:
-        owner = session.exec(select(Person.tenant_id).where(Person.id == to.person_id)).first()
-        if owner != tenant_id:
+        found = session.exec(
+            select(Person.tenant_id, Person.erased_at).where(Person.id == to.person_id)
+        ).first()
+        if found is None or found[0] != tenant_id:
             raise ValueError(f"person {to.person_id} is not in tenant {tenant_id}")
+        if found[1] is not None:
+            return False
     values = _row(tenant_id, key, to, reply, not_before.astimezone(UTC), now.astimezone(UTC))
     values.update(edits_key=edits, thread_key=thread_of)
     dialect = session.get_bind().dialect.name
@@ -215,14 +223,17 @@ def enqueue_many(
     now: datetime,
 ) -> int:
     """`enqueue` for many messages at once (one statement), due at the same time; returns
-    how many rows were added (keys already there add nothing). Same checks as `enqueue`."""
+    how many rows were added (keys already there, and erased people, add nothing). Same checks
+    as `enqueue`."""
     if not messages:
         return 0
     _check_aware(not_before, now)
     people = {m.to.person_id for m in messages if m.to.person_id is not None}
-    owners = dict(
-        session.exec(select(Person.id, Person.tenant_id).where(col(Person.id).in_(people))).all()
-    )
+    found = session.exec(
+        select(Person.id, Person.tenant_id, Person.erased_at).where(col(Person.id).in_(people))
+    ).all()
+    owners = {pid: tenant for pid, tenant, _ in found}
+    erased = {pid for pid, _, at in found if at is not None}
     due = not_before.astimezone(UTC)
     created = now.astimezone(UTC)
     rows: list[dict[str, Any]] = []
@@ -230,9 +241,13 @@ def enqueue_many(
         _check(m.key, m.to, m.edits, m.thread_of, m.reply)
         if m.to.person_id is not None and owners.get(m.to.person_id) != tenant_id:
             raise ValueError(f"person {m.to.person_id} is not in tenant {tenant_id}")
+        if m.to.person_id in erased:
+            continue
         row = _row(tenant_id, m.key, m.to, m.reply, due, created)
         row.update(edits_key=m.edits, thread_key=m.thread_of)
         rows.append(row)
+    if not rows:
+        return 0
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(_T).values(rows).on_conflict_do_nothing(index_elements=["key"])
@@ -407,14 +422,24 @@ class OutboxService:
                 .where(col(OutboxMessage.id).in_(ids))
                 .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
             ).all()
-            claims = [self._claimed(session, row, reachable, now) for row in rows]
+            gone = gone_workspaces(session)
+            claims = [self._claimed(session, row, reachable, now, gone) for row in rows]
             return [c for c in claims if c is not None]
 
     def _claimed(
-        self, session: Session, row: OutboxMessage, platforms: Sequence[Platform], now: datetime
+        self,
+        session: Session,
+        row: OutboxMessage,
+        platforms: Sequence[Platform],
+        now: datetime,
+        gone: frozenset[tuple[str, str]] = frozenset(),
     ) -> Claim | None:
         """The claim for a row just marked in flight; None if it went back to wait for the row
-        it names, which is in flight (or, for an edit, held by another claimer)."""
+        it names, which is in flight (or, for an edit, held by another claimer).
+
+        Nothing goes to a workspace in `gone` (uninstalled): a person is reached on another
+        platform if they can be, else the claim's problem is UNINSTALLED_ERROR, and the row is
+        parked for `slis outbox retry` after a reinstall."""
         assert row.id is not None
         problem: str | None = None
         reply: Reply | None = None
@@ -458,8 +483,10 @@ class OutboxService:
                         row.thread_key,
                     )
             if to is None and row.person_id is not None:
-                to = self._chat_account(session, row, platforms)
-                if to is None:
+                to, only_gone = self._chat_account(session, row, platforms, gone)
+                if to is None and only_gone:
+                    problem = problem or UNINSTALLED_ERROR
+                elif to is None:
                     listed = ", ".join(p.value for p in platforms)
                     problem = f"person {row.person_id} has no chat account on {listed}"
                 else:
@@ -469,9 +496,14 @@ class OutboxService:
                 to = ConversationRef(
                     Platform(row.platform), row.workspace_id, row.conversation_id, row.service_url
                 )
-                if to.platform in NEEDS_STORED_CONVERSATION:
-                    to, gone = _stored(session, row.tenant_id, to)
-                    problem = problem or gone
+                if to.platform in NEEDS_STORED_CONVERSATION and not _gone(to, gone):
+                    to, removed = _stored(session, row.tenant_id, to)
+                    problem = problem or removed
+        if problem is None and _gone(to, gone):
+            problem = UNINSTALLED_ERROR
+        workspace_gone = problem == UNINSTALLED_ERROR
+        if workspace_gone:
+            to, edit_of, thread = None, None, None
         edited = False
         if row.needs_check and edit_of is None:
             edited = (
@@ -495,6 +527,7 @@ class OutboxService:
             edit_of=edit_of,
             thread=thread,
             edited=edited,
+            workspace_gone=workspace_gone,
         )
 
     def _named(
@@ -570,8 +603,14 @@ class OutboxService:
         )
 
     def _chat_account(
-        self, session: Session, row: OutboxMessage, platforms: Sequence[Platform]
-    ) -> ConversationRef | None:
+        self,
+        session: Session,
+        row: OutboxMessage,
+        platforms: Sequence[Platform],
+        gone: frozenset[tuple[str, str]],
+    ) -> tuple[ConversationRef | None, bool]:
+        """Where the row's person is reached, on the first platform they can be; and, when
+        nowhere, whether that is only because their workspaces uninstalled the app."""
         identities = session.exec(
             select(ChatIdentity)
             .where(
@@ -581,9 +620,13 @@ class OutboxService:
             )
             .order_by(col(ChatIdentity.id))
         ).all()
+        skipped = False
         for platform in platforms:
             for identity in identities:
                 if identity.platform != platform.value:
+                    continue
+                if (identity.platform, identity.workspace_id) in gone:
+                    skipped = True
                     continue
                 if platform in NEEDS_STORED_CONVERSATION:
                     # Only where the person has the bot installed (their one-to-one chat).
@@ -591,11 +634,11 @@ class OutboxService:
                         session, row.tenant_id, platform, identity.workspace_id, identity.user_id
                     )
                     if where is not None:
-                        return where
+                        return where, False
                     continue
                 # A person's user id is where their direct message with the bot goes.
-                return ConversationRef(platform, identity.workspace_id, identity.user_id)
-        return None
+                return ConversationRef(platform, identity.workspace_id, identity.user_id), False
+        return None, skipped
 
     def mark_sent(self, claim: Claim, message_id: str) -> None:
         """The platform has the message (`message_id` is its id there)."""
@@ -669,7 +712,9 @@ class OutboxService:
                 claim.attempts,
                 error,
             )
-            if claim.is_alert:
+            if claim.is_alert or claim.workspace_gone:
+                # An uninstall is no surprise to tell administrators about row by row: it is
+                # audited, and `slis outbox status` lists what it parked.
                 return []
             admins = self._administrators(session, claim.tenant_id)
             if not admins:
@@ -845,6 +890,11 @@ def _stored(
     if not installed:
         return None, "the bot was removed from this conversation"
     return replace(to, service_url=to.service_url or service_url), None
+
+
+def _gone(to: ConversationRef | None, gone: frozenset[tuple[str, str]]) -> bool:
+    """Whether `to` is in a workspace that uninstalled the app."""
+    return to is not None and (to.platform.value, to.workspace_id) in gone
 
 
 def _record_where(session: Session, row: OutboxMessage, to: ConversationRef) -> None:

@@ -30,9 +30,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from bot.errors import Forbidden, NotFound, UserError
+from bot import authorisation
+from bot.errors import NotFound, UserError
 from bot.ports import Clock
-from bot.services import when
+from bot.services import audit, when
 from bot.services.outbox import Recipient, enqueue
 from bot.services.when import (
     ChannelMention,
@@ -79,6 +80,9 @@ PERSON, ROLE, CHANNEL = "person", "role", "channel"
 ONCE, WEEKLY, SCHOOL_DAY, TERM_START = "once", "weekly", "school_day", "term_start"
 
 # Roles that may set reminders for other people, roles and channels.
+CANCEL_ENTRY = authorisation.command("remind cancel")
+OTHERS_ENTRY = authorisation.command("remind others")
+REMIND_YOURSELF = "You can remind yourself: `/slis remind me tomorrow 9am …`."
 MAY_REMIND_OTHERS = frozenset({Role.LA_OFFICER, Role.QUADRANT_CHAIR, Role.ADMINISTRATOR})
 # Roles that may remind any role anywhere, and cancel anyone's role or channel reminders.
 AUTHORITY_WIDE = frozenset({Role.LA_OFFICER, Role.ADMINISTRATOR})
@@ -230,6 +234,7 @@ class ReminderService:
             row.next_due = upcoming[0]
             s.add(row)
             s.flush()
+            _audit(s, actor, row, "reminder.create", now)
             view = self._view(s, actor, row, upcoming=tuple(upcoming))
             if row.target_kind == ROLE and not self._holders(s, row):
                 view = replace(view, nobody_now=True)
@@ -267,18 +272,17 @@ class ReminderService:
                     hint="`/slis reminders` lists yours with their numbers.",
                 )
             mine = row.created_by == person_id
+            # Officers and administrators cancel others' reminders only to a role or a channel.
             officer = actor.has_any(AUTHORITY_WIDE) and row.target_kind in (ROLE, CHANNEL)
             if not (mine or officer):
-                raise Forbidden(
-                    f"Only the person who set reminder #{reminder_id} may cancel it"
-                    " (or an LA officer, for a reminder to a role or a channel).",
-                )
+                raise authorisation.refusal(CANCEL_ENTRY, f"#{reminder_id}")
             if row.status != ACTIVE:
                 return CancelOutcome(self._view(s, actor, row), already=True)
             row.status = CANCELLED
             row.next_due = None
             row.updated_at = now
             s.add(row)
+            _audit(s, actor, row, "reminder.cancel", now)
             log.info("reminder %s cancelled by person %s", row.id, person_id)
             return CancelOutcome(self._view(s, actor, row), already=False)
 
@@ -515,11 +519,7 @@ class ReminderService:
         if person_id == actor.person_id:
             return
         if not actor.has_any(MAY_REMIND_OTHERS):
-            raise Forbidden(
-                "Only LA officers, quadrant chairs and administrators may set reminders for"
-                " other people.",
-                hint="You can remind yourself: `/slis remind me tomorrow 9am …`.",
-            )
+            raise authorisation.refusal(OTHERS_ENTRY, hint=REMIND_YOURSELF)
 
     def _view(
         self,
@@ -565,6 +565,24 @@ class ReminderService:
         return f"all {text}"
 
 
+def _audit(s: Session, actor: Actor, row: Reminder, action: str, now: datetime) -> None:
+    """Audit a reminder set for, or cancelled from, anyone but the actor alone; a person's
+    reminders to themselves are their own business."""
+    own = row.target_kind == PERSON and row.target_person_id == row.created_by
+    if own and row.created_by == actor.person_id:
+        return
+    audit.record(
+        s,
+        tenant_id=row.tenant_id,
+        at=now,
+        action=action,
+        subject=f"reminder {row.id}",
+        actor=actor,
+        about_person_id=row.target_person_id if row.target_kind == PERSON else None,
+        detail={"target": row.target_kind, "schedule": row.schedule_kind},
+    )
+
+
 def _linked(actor: Actor) -> tuple[int, int]:
     if actor.tenant_id is None or actor.person_id is None:
         raise UserError("I need to know who you are in the directory first; try `/slis whoami`.")
@@ -582,11 +600,7 @@ def _needs_calendar(schedule: Schedule) -> bool:
 
 def _check_group(actor: Actor, what: str) -> None:
     if not actor.has_any(MAY_REMIND_OTHERS):
-        raise Forbidden(
-            f"Only LA officers, quadrant chairs (within their quadrant) and administrators may"
-            f" set reminders for {what}.",
-            hint="You can remind yourself: `/slis remind me tomorrow 9am …`.",
-        )
+        raise authorisation.refusal(OTHERS_ENTRY, what, hint=REMIND_YOURSELF)
 
 
 def _chaired(actor: Actor) -> set[int]:
@@ -617,10 +631,7 @@ def _role_scope(
     chaired = _chaired(actor)
     if kind is None:
         if target.role not in SCOPABLE[ScopeKind.QUADRANT]:
-            raise Forbidden(
-                f"A quadrant chair may remind roles only within their quadrant, and {label}"
-                " aren't tied to one. Ask an LA officer.",
-            )
+            raise authorisation.refusal(OTHERS_ENTRY, label, hint=REMIND_YOURSELF)
         if len(chaired) != 1:
             raise UserError(
                 "You chair more than one quadrant: say which, e.g. "
@@ -628,10 +639,7 @@ def _role_scope(
             )
         return ScopeKind.QUADRANT, next(iter(chaired))
     if quadrant_of_scope not in chaired:
-        raise Forbidden(
-            "A quadrant chair may remind roles only within the quadrant they chair;"
-            f" “{target.scope}” is outside yours. Ask an LA officer.",
-        )
+        raise authorisation.refusal(OTHERS_ENTRY, target.scope, hint=REMIND_YOURSELF)
     return kind, scope_id
 
 

@@ -37,6 +37,7 @@ from handlers.slack.files import FilesUndelivered, SlackFileDelivery, pointer, u
 from handlers.slack.forms import BACK_ACTION
 from handlers.slack.modals import ModalHandlers
 from handlers.slack.profiles import SlackProfiles, error_code
+from handlers.slack.shape import UNREADABLE, readable_request, shape_middleware
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,12 @@ MENTION_POINTER = Reply(
         Context("Answers to slash commands are shown only to you."),
     ),
     private=False,
+)
+
+# Slack always says who typed a command; a request that does not cannot be answered for them.
+NO_USER = Reply(
+    "I can't tell who sent that command, so I can't answer it. Please try again.",
+    is_error=True,
 )
 
 REFUSED_TOKEN = frozenset(
@@ -137,7 +144,12 @@ class SlackHandlers:
         """Answer in the acknowledgement; if the answer is slow, acknowledge at once and send
         the answer to the command's response URL. A reply with files goes to the asker's
         direct messages after the acknowledgement, which says where to find it."""
-        chat = ChatUser(Platform.SLACK, str(command["team_id"]), str(command["user_id"]))
+        user_id = str(command.get("user_id") or "")
+        # Slack's ids never hold NUL (which PostgreSQL refuses in a query's text).
+        if not user_id or "\x00" in user_id + _workspace(command):
+            await ack(**render.message(NO_USER))
+            return
+        chat = ChatUser(Platform.SLACK, _workspace(command), user_id)
         text = unescape(str(command.get("text") or ""))
         if self.core.router.opens_form(text):
             await self._open_form(ack, command, chat, text, client)
@@ -217,10 +229,21 @@ class SlackHandlers:
         )
 
     async def uninstalled(self, body: Body, context: AsyncBoltContext) -> None:
-        log.info("workspace %s uninstalled the app", _workspace(body, context))
+        """The workspace uninstalled the app (Slack has revoked its tokens): stop delivering
+        there. Bolt asks no auth.test for this event, whose token is already dead."""
+        workspace = _workspace(body, context)
+        log.info("workspace %s uninstalled the app", workspace)
+        await self.core.workspace_uninstalled(Platform.SLACK, workspace, "app_uninstalled")
 
-    async def tokens_revoked(self, body: Body, context: AsyncBoltContext) -> None:
-        log.info("workspace %s revoked the app's tokens", _workspace(body, context))
+    async def tokens_revoked(self, event: Body, body: Body, context: AsyncBoltContext) -> None:
+        """Revoked bot tokens count as an uninstall; the bot has no user tokens to forget."""
+        workspace = _workspace(body, context)
+        tokens = event.get("tokens") or {}
+        if not (isinstance(tokens, dict) and tokens.get("bot")):
+            log.info("workspace %s revoked user tokens only: the bot holds none", workspace)
+            return
+        log.info("workspace %s revoked the app's tokens", workspace)
+        await self.core.workspace_uninstalled(Platform.SLACK, workspace, "tokens_revoked")
 
     async def cancel_reminder(
         self, ack: AsyncAck, body: Body, action: Body, respond: AsyncRespond
@@ -331,9 +354,44 @@ def build_slack_app(
     app.client.base_url = creds.api_url
     handlers = SlackHandlers(core, SlackProfiles(app.client), ack_budget=ack_budget)
     register(app, routes(handlers))
+    app.use(shape_middleware)
     app.use(dedupe_middleware(core))
     app.error(handlers.on_error)
     return app
+
+
+async def confirm_installation(client: AsyncWebClient, core: Core) -> None:
+    """At start-up, where a Slack workspace is marked uninstalled: if the configured token
+    works for it again (`auth.test`), the app was reinstalled, and the mark is cleared. Asks
+    Slack nothing when no workspace is marked; a failure leaves the marks as they are and
+    never stops the start (a database that is down is for /readyz to report)."""
+    try:
+        marked = await asyncio.to_thread(core.workspaces.uninstalled_ids, Platform.SLACK)
+    except Exception as exc:
+        log.warning(
+            "could not read which Slack workspaces uninstalled the app: %s", type(exc).__name__
+        )
+        return
+    if not marked:
+        return
+    try:
+        answer = await client.auth_test()
+    except SlackApiError as exc:
+        log.warning(
+            "Slack workspace(s) %s uninstalled the app and the configured token is refused (%s):"
+            " nothing is sent there",
+            ", ".join(marked),
+            error_code(exc),
+        )
+        return
+    except Exception as exc:
+        log.warning(
+            "could not ask Slack whether the app is installed again: %s", type(exc).__name__
+        )
+        return
+    team = str(answer.get("team_id") or "")
+    if team in marked:
+        await asyncio.to_thread(core.workspaces.installed, Platform.SLACK, team)
 
 
 def http_endpoint(app: AsyncApp) -> Callable[[Request], Awaitable[Response]]:
@@ -341,7 +399,19 @@ def http_endpoint(app: AsyncApp) -> Callable[[Request], Awaitable[Response]]:
     handler = AsyncSlackRequestHandler(app)
 
     async def slack_events(request: Request) -> Response:
-        return await handler.handle(request)
+        try:
+            response = await handler.handle(request)
+        except Exception:
+            # Bolt reads the body before its signature check; a body it cannot parse (no
+            # JSON where JSON is due, parts of the wrong type) was never Slack's.
+            log.info("refused a Slack request body that could not be parsed")
+            return Response(UNREADABLE, status_code=400)
+        if response.status_code >= 500 and not readable_request(
+            (await request.body()).decode(errors="replace"), request.headers.get("content-type")
+        ):
+            log.info("refused a signed Slack request of an unreadable shape")
+            return Response(UNREADABLE, status_code=400)
+        return response
 
     return slack_events
 

@@ -105,6 +105,10 @@ PERMANENT = frozenset(
         "user_not_found",
     }
 )
+# Slack's answers for a token that will never work again: the messenger drops it.
+TOKEN_GONE = frozenset({"token_revoked", "account_inactive"})
+# Why a messenger whose token was dropped refuses to call Slack.
+UNINSTALLED_REFUSAL = "the workspace uninstalled the app: its bot token is no longer used"
 # Slack's own words for these: part of the operation may have succeeded.
 MAYBE_DONE = frozenset({"fatal_error", "internal_error", "request_timeout", "service_unavailable"})
 # Answers of the upload host that no retry can fix (the file is too large). Others (an upload
@@ -158,6 +162,11 @@ class SlackMessenger:
     in their text what they are for (which meeting, which time). Files Slack hides from history
     (a workspace over its plan's limits) show no name: the check finds nothing and the files
     are sent again, at least once rather than not at all.
+
+    The bot is installed in one workspace, whose bot token this messenger holds. Once that
+    workspace uninstalls the app (`workspace_uninstalled`, or Slack answering that the token is
+    revoked) the token is dropped from the client and every call fails, permanently, with
+    UNINSTALLED_REFUSAL; a new token (a reinstall) comes with a new configuration and a restart.
     """
 
     def __init__(
@@ -169,6 +178,7 @@ class SlackMessenger:
         # With its own aiohttp session the messenger keeps connections to Slack open, instead
         # of slack_sdk's new session (and TLS handshake) per call; `close` closes it.
         self._own_session = own_session
+        self._dropped = False
 
     @classmethod
     def for_credentials(
@@ -183,6 +193,23 @@ class SlackMessenger:
             logger=logging.getLogger("slack_sdk.web.outbox"),
         )
         return cls(client, pacer=pacer, own_session=True)
+
+    @property
+    def token_dropped(self) -> bool:
+        return self._dropped
+
+    def workspace_uninstalled(self, platform: Platform, workspace_id: str) -> None:
+        """A workspace uninstalled the app (the core's `on_uninstall` listener): a Slack one
+        can only be the workspace of this messenger's token, which is dropped."""
+        if platform is Platform.SLACK:
+            self.drop_token()
+
+    def drop_token(self) -> None:
+        """Forget the bot token: nothing more is sent with it in this process."""
+        if not self._dropped:
+            log.warning("Slack bot token dropped: %s", UNINSTALLED_REFUSAL)
+        self._dropped = True
+        self._client.token = None
 
     async def close(self) -> None:
         """Close the connections this messenger opened (call on shutdown)."""
@@ -406,6 +433,8 @@ class SlackMessenger:
         posting: bool = False,
     ) -> T:
         """Pace, call, and turn every failure into a DeliveryFailed."""
+        if self._dropped:
+            raise DeliveryFailed(f"{method}: {UNINSTALLED_REFUSAL}", permanent=True)
         if self._own_session and (self._client.session is None or self._client.session.closed):
             # Made here, on the event loop that uses it; the session's timeout is the call's.
             timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
@@ -438,6 +467,8 @@ class SlackMessenger:
             )
         if status >= 500:
             return SlackDeliveryFailed(f"{method}: {code}", exc.response, maybe_delivered=posting)
+        if code in TOKEN_GONE:
+            self.drop_token()
         if code in PERMANENT:
             return SlackDeliveryFailed(f"{method}: {code}", exc.response, permanent=True)
         return SlackDeliveryFailed(

@@ -17,9 +17,9 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.commands import fault_reply
+from bot.commands import error_reply, fault_reply
 from bot.core import Core
-from bot.form_flow import Finished, FormStep, PageErrors, ShowPage
+from bot.form_flow import OUT_OF_DATE, Finished, FormStep, PageErrors, ShowPage
 from bot.ports import ChatProfiles
 from bot.types import Actor, ChatUser, Platform, Reply
 from handlers.slack import forms, render
@@ -154,9 +154,8 @@ class ModalHandlers:
         try:
             sent = forms.parse_submission(form, view)
         except ValueError:
-            ref = secrets.token_hex(4)
-            log.warning("a view_submission that does not fit %s (ref %s)", meta.callback_id, ref)
-            await ack(**step_response(Finished(fault_reply(ref))))
+            log.info("a view_submission that does not fit %s: out of date", meta.callback_id)
+            await ack(**step_response(Finished(error_reply(OUT_OF_DATE))))
             return
         if sent.errors:
             await ack(**forms.errors_response(sent.errors))
@@ -173,7 +172,8 @@ class ModalHandlers:
         view = body.get("view") or {}
         meta = forms.view_metadata(view)
         value = str(action.get("value") or "")
-        if meta is None or meta.callback_id not in self.core.forms or not value.isdigit():
+        page = value if value.isascii() and value.isdigit() else ""  # "²" passes isdigit()
+        if meta is None or meta.callback_id not in self.core.forms or not page:
             return
         actor = await self._actor(body)
         form = await self.core.form_of(actor, meta.callback_id, meta.private_metadata)
@@ -185,7 +185,7 @@ class ModalHandlers:
             except ValueError:
                 values = {}
             step = await self.core.form_submit(
-                actor, meta.callback_id, meta.private_metadata, int(value), values, back=True
+                actor, meta.callback_id, meta.private_metadata, int(page), values, back=True
             )
         shown = page_view(step) if isinstance(step, ShowPage) else None
         if isinstance(step, Finished):

@@ -21,10 +21,10 @@ from typing import Any, Protocol
 
 from microsoft_teams.api import InvokeResponse
 
-from bot.commands import COMMAND, fault_reply
+from bot.commands import COMMAND, error_reply, fault_reply
 from bot.core import Core
-from bot.form_flow import Finished, FormStep, PageErrors, ShowPage
-from bot.ports import ChatProfiles
+from bot.form_flow import OUT_OF_DATE, Finished, FormStep, PageErrors, ShowPage
+from bot.ports import ChatProfiles, DeliveryFailed
 from bot.services.conversations import Conversation, ConversationKind
 from bot.types import Actor, ChatUser, Context, ConversationRef, Paragraph, Platform, Reply
 from handlers.teams import card_forms, cards
@@ -35,6 +35,9 @@ JSON = dict[str, Any]
 # A mention of the bot, as Teams puts it in the text of a message in a channel.
 MENTION = re.compile(r"<at>[^<]*</at>", re.IGNORECASE)
 COMMAND_WORD = COMMAND.removeprefix("/")
+# What an activity id the bot may PUT to looks like: it goes into the Bot Connector's URL as
+# it is, so nothing that would change the path ("/", "..", "?") or is not printable.
+CARD_ID = re.compile(r"[\w:;@=-][\w:;.@=-]{0,199}", re.ASCII)
 
 WELCOME = Reply(
     "Hello! I'm SLIS Bot. Type help to see what I can do for you.",
@@ -302,9 +305,16 @@ class TeamsHandlers:
         """An Action.Submit: do what the Action.Execute would have done, then redraw the
         card it came from (or say the outcome beside it)."""
         outcome = await self._act(actor, seen, data)
-        if outcome.card is not None and isinstance(card_id, str) and card_id:
-            await self.poster.update_card(seen.ref, card_id, outcome.card, outcome.summary)
-        elif outcome.card is not None:
+        if outcome.card is not None and isinstance(card_id, str) and CARD_ID.fullmatch(card_id):
+            try:
+                await self.poster.update_card(seen.ref, card_id, outcome.card, outcome.summary)
+                return
+            except DeliveryFailed as exc:
+                if not exc.permanent:
+                    raise
+                # The card is gone (deleted, or never one of ours): show the outcome anew.
+                log.info("Teams card to redraw not found (%s): sent anew", exc.reason)
+        if outcome.card is not None:
             await self.poster.send_card(seen.ref, outcome.card, outcome.summary)
         elif outcome.note:
             await self.poster.send(seen.ref, Reply(outcome.note, (Paragraph(outcome.note),)))
@@ -367,16 +377,15 @@ class TeamsHandlers:
     ) -> JSON:
         """A form page sent (Next) or left (Back): the card to show in its place."""
         if meta.callback_id not in self.core.forms:
-            return card_forms.result_card("SLIS Bot", fault_reply(secrets.token_hex(4)))
+            return card_forms.result_card("SLIS Bot", error_reply(OUT_OF_DATE))
         form = await self.core.form_of(actor, meta.callback_id, meta.private_metadata)
         if isinstance(form, Reply):
             return card_forms.result_card("SLIS Bot", form)
         try:
             sent = card_forms.parse_form(form, data)
         except ValueError:
-            ref = secrets.token_hex(4)
-            log.warning("a Teams form page that does not fit %s (ref %s)", meta.callback_id, ref)
-            return card_forms.result_card(form.title, fault_reply(ref))
+            log.info("a Teams form page that does not fit %s: out of date", meta.callback_id)
+            return card_forms.result_card(form.title, error_reply(OUT_OF_DATE))
         if back:
             if sent.page <= 0:
                 return card_forms.form_card(form, 0, sent.values)

@@ -422,7 +422,10 @@ def test_a_round_cannot_be_answered_before_it_opens_or_after_it_closes(hc: Servi
 def test_only_the_person_invited_answers_an_invitation(hc: Services) -> None:
     round_id = hc.open()
     invitation = hc.invitation(round_id, HEAD)
-    with pytest.raises(Forbidden, match=r"sent to someone else.*heads in North East"):
+    with pytest.raises(
+        Forbidden,
+        match=r"Only those it was sent to may answer this healthcheck \(Heads in North East\)",
+    ):
         hc.core.answers.start(hc.actor(HARLOW_HEAD), invitation)
     with pytest.raises(Forbidden):
         hc.core.answers.start(hc.actor(CHAIR), invitation)  # in the audience, not his

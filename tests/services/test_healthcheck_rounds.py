@@ -1041,7 +1041,10 @@ def test_status_is_for_the_launcher_the_board_officers_and_administrators(
     for who in (HEAD, CHAIR, LEAD):
         with pytest.raises(Forbidden) as caught:
             service.status(rw.actor(who), str(rid))
-        assert f"Only the person who launched round #{rid}" in caught.value.message
+        assert caught.value.message == (
+            "Only the person who launched it or Project Board members, LA officers and"
+            f" administrators may see a round's response rates (round #{rid})."
+        )
 
 
 def test_status_of_another_tenants_round_is_not_found(

@@ -1,10 +1,11 @@
-"""The inbound ledger: a key takes effect once, across threads and replicas, until it expires."""
+"""The inbound ledger: a key takes effect once, across threads and replicas (the retention
+purge forgets keys: tests/services/test_retention.py)."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from bot.services.inbound import SEEN_FOR, InboundLedger
+from bot.services.inbound import InboundLedger
 from storage.engine import Database
 from tests.fakes.clock import FakeClock
 
@@ -21,15 +22,3 @@ def test_concurrent_deliveries_of_one_key_have_one_winner(db: Database) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda ledger: ledger.first_delivery("slack:trigger:9"), ledgers))
     assert results.count(True) == 1
-
-
-def test_expired_keys_are_purged(db: Database) -> None:
-    clock = FakeClock()
-    ledger = InboundLedger(db, clock)
-    ledger.first_delivery("old")
-    clock.advance(seconds=SEEN_FOR.total_seconds() / 2)
-    ledger.first_delivery("newer")
-    clock.advance(seconds=SEEN_FOR.total_seconds() / 2)
-    assert ledger.purge_expired() == 1
-    assert ledger.first_delivery("old")
-    assert not ledger.first_delivery("newer")

@@ -189,7 +189,8 @@ def test_a_south_chair_cannot_propose_for_west(db: Database) -> None:
     with pytest.raises(Forbidden) as refused:
         flow.open(sol, "West")
     assert refused.value.message == (
-        "Only the West quadrant's chair or an LA officer may propose a meeting for West."
+        "Only quadrant chairs and LA officers for the quadrant may propose a meeting for this"
+        " quadrant (West)."
     )
     # Their own quadrant, named or not, is theirs.
     assert json.loads(flow.open(sol, "south").form.private_metadata) == {"q": w.quadrant("South")}
@@ -207,8 +208,8 @@ def test_only_chairs_and_la_officers_propose(db: Database) -> None:
         with pytest.raises(Forbidden) as refused:
             service(w).open(w.actor(name), "")
         assert refused.value.message == (
-            "Only quadrant chairs and LA officers may propose a meeting; a chair for their"
-            " own quadrant."
+            "Only quadrant chairs and LA officers for the quadrant may propose a meeting for"
+            " this quadrant."
         )
 
 

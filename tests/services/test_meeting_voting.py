@@ -167,7 +167,9 @@ def test_only_invitees_vote(db: Database) -> None:
     meeting, _ = propose(w)
     with pytest.raises(UserError) as refused:
         vote(w, "Juno Chairwell", meeting, 1, "yes")  # the chair sees the poll but is not invited
-    assert "Only the people invited to M-2027-0001" in refused.value.message
+    assert "Only those invited may vote in this meeting's poll (M-2027-0001)" in (
+        refused.value.message
+    )
     for outsider in ("Fenn Saltley", "Hal Headley", "Sol Southgate"):
         with pytest.raises(NotFound):
             vote(w, outsider, meeting, 1, "yes")

@@ -213,7 +213,7 @@ def test_staff_of_the_school_may_ask_and_others_may_not(w: SupportWorld) -> None
     assert w.service.asking_schools(ravi) == [(w.essex.schools[HARBOUR], HARBOUR)]
     assert w.service.submit(ravi, w.ask()).facts.reference == "SR-2026-0001"
 
-    with pytest.raises(Forbidden, match="Only heads and staff of the school"):
+    with pytest.raises(Forbidden, match="Only headteachers and school staff may ask for support"):
         w.service.submit(w.actor(NO_SCHOOL), w.ask())
     with pytest.raises(Forbidden):
         w.service.submit(w.actor(EVE), w.ask())
@@ -529,6 +529,9 @@ def test_the_whole_lifecycle_with_each_notification_once(w: SupportWorld) -> Non
     assert seen.view is not None and not seen.view.commercial and seen.actions == ()
 
 
+CLAIM_WHO = "Only Teaching School Alliance leads of an alliance it is offered to may claim"
+
+
 # --- illegal moves --------------------------------------------------------------------------
 
 
@@ -549,7 +552,8 @@ def test_illegal_transitions_name_the_state_and_change_nothing(w: SupportWorld) 
     refused(w, rid, lambda: w.service.close(ada, rid, 4, "Great."), "SR-2026-0001", "*offered*")
     refused(w, rid, lambda: w.service.accept(ada, rid), "*offered*")
     refused(w, rid, lambda: w.service.start(eve, rid), "*offered*")
-    refused(w, rid, lambda: w.service.claim(ada, rid), "*offered*")
+    # Never hers to take, in any state: refused in the table's words.
+    refused(w, rid, lambda: w.service.claim(ada, rid), CLAIM_WHO)
 
     w.service.claim(eve, rid)
     refused(w, rid, lambda: w.service.accept(ada, rid), "*claimed*")  # no proposal yet
@@ -558,13 +562,14 @@ def test_illegal_transitions_name_the_state_and_change_nothing(w: SupportWorld) 
     w.service.propose(
         eve, rid, days=Decimal(1), starts_on=date(2026, 11, 9), ends_on=date(2026, 11, 9)
     )
-    refused(w, rid, lambda: w.service.accept(eve, rid), "*proposed*")  # the provider
+    # Not the provider's to take in any state: the table's words.
+    refused(w, rid, lambda: w.service.accept(eve, rid), "Only headteachers and school staff")
     monday = date(2026, 11, 9)
     refused(
         w,
         rid,
         lambda: w.service.propose(ada, rid, days=Decimal(1), starts_on=monday, ends_on=monday),
-        "*proposed*",
+        "Only Teaching School Alliance leads of the alliance that holds it may propose",
     )
 
     w.service.withdraw(ada, rid, "We found help elsewhere.")
@@ -1206,7 +1211,7 @@ def test_nobody_is_offered_or_may_claim_their_own_schools_request(w: SupportWorl
     submitted = w.service.submit(w.actor(HEAD), w.ask())
     assert submitted.offered_to == (ESTUARY,)  # Marshland is led by someone at the school
     rid = submitted.facts.id
-    with pytest.raises(UserError, match="only the provider can claim it now"):
+    with pytest.raises(UserError, match=CLAIM_WHO):
         w.service.claim(w.actor(STAFF), rid)
     assert w.request(rid).state == "offered"
 

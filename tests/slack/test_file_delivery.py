@@ -18,6 +18,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import create_app
+from bot.authorisation import TABLE, Allow, Entry, Kind, Relation
 from bot.commands import Command, CommandRouter
 from bot.config import SlackCredentials, SlackMode
 from bot.core import Core
@@ -70,7 +71,8 @@ class ReportCore(Core):
             self._report,
         )
         others = [c for c in self.router.commands if c.name != "help"]
-        self.router = CommandRouter([*others, report])
+        entry = Entry(Kind.COMMAND, "report", "see a report", (Allow(relation=Relation.LINKED),))
+        self.router = CommandRouter([*others, report], {**TABLE, (Kind.COMMAND, "report"): entry})
 
     def _report(self, _actor: Actor, _args: str) -> Reply:
         time.sleep(self.delay)  # runs off the event loop (the command reads the database)

@@ -547,14 +547,14 @@ async def test_someone_outside_the_audience_cannot_answer(hc: HealthcheckWorld) 
     refused = await hc.press_start(HARLOW_HEAD, alices)
     assert isinstance(refused, dict)
     assert refused["response_type"] == "ephemeral"
-    assert "This healthcheck was sent to someone else" in refused["text"]
-    assert "(heads in North East)" in refused["text"]
+    assert "Only those it was sent to may answer this healthcheck" in refused["text"]
+    assert "(Heads in North East)" in refused["text"]
     # Nor can he send a page of her form (say, its view replayed under his name).
     shown = await hc.start(HEAD, alices)
     shown.user = HARLOW_HEAD
     ack = await hc.submit(shown, partnership_answers(1))
     assert ack["response_action"] == "update"
-    assert "This healthcheck was sent to someone else" in texts(ack["view"]["blocks"])
+    assert "Only those it was sent to may answer this healthcheck" in texts(ack["view"]["blocks"])
     assert "callback_id" not in ack["view"]
     assert drafts(hc) == [] and responses(hc, round_id) == []
     # An invitation number that does not exist is not found.
@@ -822,8 +822,8 @@ async def test_the_launcher_follows_the_response_rates_and_a_head_may_not(
     says = texts(refused["blocks"])
     assert refused["response_type"] == "ephemeral"
     assert (
-        f"Only the person who launched round #{round_id}, and Project Board members, LA officers"
-        " and administrators, may see its response rates." in says
+        "Only the person who launched it or Project Board members, LA officers and"
+        f" administrators may see a round's response rates (round #{round_id})." in says
     )
     # After the close the rates are those of the sealed round.
     await hc.tick_and_deliver(CLOSES_AT)

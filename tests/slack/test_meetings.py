@@ -137,7 +137,7 @@ def ics_of(ms: MeetingSlack, name: str) -> list[icalendar.Calendar]:
 async def test_a_chair_of_south_cannot_create_a_meeting_for_west(ms: MeetingSlack) -> None:
     answer = await ms.slash(SOUTH_CHAIR, "meeting new West")
     text = words(answer)
-    assert "Only the West quadrant's chair or an LA officer" in text
+    assert "Only quadrant chairs and LA officers for the quadrant may propose" in text
     assert ms.fake.calls_to("views.open") == []
 
 

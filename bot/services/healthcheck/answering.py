@@ -22,9 +22,11 @@ from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from bot.errors import Forbidden, NotFound, UserError
+from bot import authorisation
+from bot.errors import NotFound, UserError
 from bot.form_flow import Finished, FormStep, PageErrors, ShowPage
 from bot.forms import Form, FormValue, validate_form
+from bot.ids import parse_id
 from bot.ports import Clock
 from bot.services.calendar import TenantCalendar
 from bot.services.healthcheck import prompts, survey_form
@@ -77,6 +79,9 @@ class _Context:
     template: Template
     subject: str
     zone: ZoneInfo
+
+
+ANSWER_ENTRY = authorisation.TABLE[(authorisation.Kind.FORM, "slis.healthcheck.answer")]
 
 
 class AnswerService:
@@ -265,12 +270,9 @@ class AnswerService:
                 hint="`/slis healthcheck` lists the ones waiting for you.",
             )
         if invitation.person_id != person_id:
-            # "Heads in North East" -> "heads in North East": the places keep their capitals.
-            label = survey_round.audience_label
-            asked = label[:1].lower() + label[1:]
-            raise Forbidden(
-                f"This healthcheck was sent to someone else: only those it asked ({asked})"
-                " answer it, each for their own school or partnership.",
+            raise authorisation.refusal(
+                ANSWER_ENTRY,
+                survey_round.audience_label,
                 hint="`/slis healthcheck` lists the ones waiting for you.",
             )
         zone = self._calendars(tenant_id).tz
@@ -361,9 +363,10 @@ def _linked(actor: Actor) -> tuple[int, int]:
 
 
 def _invitation_id(metadata: str) -> int:
-    if not metadata.strip().isdigit():
+    invitation_id = parse_id(metadata)
+    if invitation_id is None:
         raise NotFound("I can't tell which healthcheck this form was for; press Start again.")
-    return int(metadata)
+    return invitation_id
 
 
 def _refusal(exc: UserError) -> Reply:

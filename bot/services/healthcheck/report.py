@@ -66,7 +66,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from bot.errors import Forbidden, NotFound, UserError
+from bot import authorisation
+from bot.errors import NotFound, UserError
 from bot.services.healthcheck.responses import ResponseKeys, find_response
 from bot.services.healthcheck.templates import (
     RAG,
@@ -94,6 +95,7 @@ from storage.survey_tables import SurveyAnswer, SurveyInvitation, SurveyResponse
 DEFAULT_MIN_GROUP = 3
 OPENED = ("open", "closed")
 # Who sees every report in their local authority.
+REPORT_ENTRY = authorisation.command("healthcheck report")
 COUNTY_ROLES = frozenset({Role.BOARD_MEMBER, Role.LA_OFFICER, Role.ADMINISTRATOR})
 # Who may ask for a report at all (which one, the scope decides).
 REPORT_ROLES = COUNTY_ROLES | {Role.QUADRANT_CHAIR, Role.PARTNERSHIP_LEAD, Role.HEAD}
@@ -342,10 +344,7 @@ class ReportService:
         """Parse `[round] [scope]`, check the actor may see it, and build the report."""
         tenant_id, person_id = _linked(actor)
         if not actor.has_any(REPORT_ROLES):
-            raise Forbidden(
-                "Healthcheck reports are for the Project Board, LA officers, administrators, "
-                "quadrant chairs, partnership leads and heads."
-            )
+            raise authorisation.refusal(REPORT_ENTRY)
         with self._db.session() as s:
             tenant = s.get(Tenant, tenant_id)
             if tenant is None:
@@ -1335,40 +1334,27 @@ def _default_scope(s: Session, d: _Directory, actor: Actor) -> ReportScope:
             "report for you.",
             hint="Ask your LA administrator to add it to its partnership.",
         )
-    raise Forbidden(
-        "Healthcheck reports are for the Project Board, LA officers, administrators, quadrant "
-        "chairs, partnership leads and heads."
-    )
+    raise authorisation.refusal(REPORT_ENTRY)
 
 
 def _check_may_see(s: Session, d: _Directory, actor: Actor, scope: ReportScope) -> None:
     if actor.has_any(COUNTY_ROLES):
         return
-    county = "the Project Board, LA officers and administrators"
+    hint = "Ask without a scope for the report you may see: `/slis healthcheck report`."
     if scope.kind == "county":
-        raise Forbidden(
-            f"Only {county} may see the report for the whole of {d.tenant_name}.",
-            hint="Ask without a scope for the report you may see: `/slis healthcheck report`.",
-        )
+        raise authorisation.refusal(REPORT_ENTRY, d.tenant_name, hint=hint)
     chaired = _chaired(actor)
     if scope.kind == "quadrant":
         if scope.id in chaired:
             return
-        raise Forbidden(
-            f"Only the chair of {scope.name}, {county} may see {scope.name}'s report.",
-            hint="Ask without a scope for the report you may see: `/slis healthcheck report`.",
-        )
+        raise authorisation.refusal(REPORT_ENTRY, scope.name, hint=hint)
     assert scope.id is not None
     quadrant = d.partnerships.get(scope.id, ("", None))[1]
     if quadrant is not None and quadrant in chaired:
         return
     if scope.id in _led(actor) or scope.id in _headed_partnerships(d, actor):
         return
-    chair = f"the chair of {d.quadrants[quadrant]}, " if quadrant in d.quadrants else ""
-    raise Forbidden(
-        f"Only the lead and heads of {scope.name}, {chair}{county} may see {scope.name}'s report.",
-        hint="Ask without a scope for the report you may see: `/slis healthcheck report`.",
-    )
+    raise authorisation.refusal(REPORT_ENTRY, scope.name, hint=hint)
 
 
 # --- formatting ---------------------------------------------------------------------------------

@@ -27,8 +27,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, delete, exists, insert
 from sqlmodel import Session, col, select
 
-from bot.errors import Forbidden, NotFound, UserError
+from bot import authorisation
+from bot.errors import NotFound, UserError
+from bot.ids import parse_id
 from bot.ports import Clock
+from bot.services import audit
 from bot.services.calendar import CalendarError, TenantCalendar
 from bot.services.healthcheck import prompts
 from bot.services.healthcheck.audience import AUDIENCE_ROLES, Invitee, Scope, resolve
@@ -50,7 +53,6 @@ log = logging.getLogger(__name__)
 
 SCHEDULED, OPEN, CLOSED = "scheduled", "open", "closed"
 LAUNCHERS = frozenset({Role.BOARD_MEMBER, Role.LA_OFFICER, Role.ADMINISTRATOR})
-LAUNCHERS_TEXT = "Project Board members, LA officers and administrators"
 DEFAULT_NUDGE_DAYS = (3, 6)
 TERM = "term"
 MIN_OPEN = timedelta(hours=1)
@@ -191,8 +193,8 @@ class RoundService:
                 "I need to know who you are in the directory first: try `/slis whoami`."
             )
         if not actor.has_any(LAUNCHERS):
-            raise Forbidden(
-                f"Only {LAUNCHERS_TEXT} may launch a healthcheck round.",
+            raise authorisation.refusal(
+                authorisation.command("healthcheck launch"),
                 hint="Ask your LA officer if a round is needed.",
             )
         return actor.tenant_id, actor.person_id
@@ -270,6 +272,19 @@ class RoundService:
             s.flush()
             assert row.id is not None
             self._invite(s, row, invitees)
+            audit.record(
+                s,
+                tenant_id=tenant_id,
+                at=now,
+                action="healthcheck.launch",
+                subject=f"round {row.id}",
+                actor=actor,
+                detail={
+                    "template": template.id,
+                    "invitations": len(invitees),
+                    "anonymous": request.anonymous,
+                },
+            )
             warnings = self._warnings(s, row, invitees)
             log.info(
                 "round %s (%s) launched by person %s: %d invitation(s)",
@@ -641,9 +656,9 @@ class RoundService:
         with self._db.session() as s:
             row = find_round(s, actor.tenant_id, ref)
             if row.launched_by != actor.person_id and not actor.has_any(LAUNCHERS):
-                raise Forbidden(
-                    f"Only the person who launched round #{row.id}, and {LAUNCHERS_TEXT}, may see"
-                    " its response rates.",
+                raise authorisation.refusal(
+                    authorisation.command("healthcheck status"),
+                    f"round #{row.id}",
                     hint="`/slis healthcheck report` shows the results you may see.",
                 )
             assert row.id is not None
@@ -887,12 +902,13 @@ def find_round(s: Session, tenant_id: int, ref: str) -> SurveyRound:
     latest scheduled)."""
     text = ref.strip().removeprefix("#")
     if text:
-        if not text.isdigit():
+        round_id = parse_id(text)
+        if round_id is None:
             raise UserError(
                 f"“{ref}” is not a round number.",
                 hint="Give the round's number, e.g. `/slis healthcheck status 12`.",
             )
-        row = s.get(SurveyRound, int(text))
+        row = s.get(SurveyRound, round_id)
         if row is None or row.tenant_id != tenant_id:
             raise NotFound(f"There is no round #{text}.", hint=_recent_hint(s, tenant_id))
         return row

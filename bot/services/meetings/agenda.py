@@ -20,15 +20,19 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select, update
 
-from bot.errors import Forbidden, UserError
+from bot import authorisation
+from bot.errors import UserError
 from bot.form_flow import Finished, FormStep, PageErrors, ShowPage
 from bot.forms import ChoiceField, Field, Form, FormValue, NumberField, Option, Page, TextField
+from bot.ids import parse_id
 from bot.ports import Clock
 from bot.replies import meetings_follow as present
+from bot.services import audit
 from bot.services.calendar import TenantCalendar
 from bot.services.meetings.common import (
     State,
     day_text,
+    entry,
     find_meeting,
     form_heading,
     guarded_update,
@@ -107,9 +111,8 @@ def add_refusal(
     assert meeting.id is not None
     manager = may_manage(actor, meeting)
     if not manager and not is_invitee(s, meeting.id, actor.person_id):
-        return Forbidden(
-            f"Only those invited to {meeting.reference}, and its chair, may add to its agenda.",
-            hint="Ask the chair to raise it, or to invite you.",
+        return authorisation.refusal(
+            entry("agenda"), meeting.reference, hint="Ask the chair to raise it, or to invite you."
         )
     if meeting.state not in OPEN_STATES:
         words = present.STATE_WORDS.get(meeting.state, meeting.state).lower()
@@ -200,7 +203,7 @@ class Agenda:
 
     def _orderable(self, s: Session, actor: Actor, ref: str | int) -> Meeting:
         meeting = find_meeting(s, actor, ref)
-        require_manager(actor, meeting, "order its agenda")
+        require_manager(actor, meeting, entry("agenda_order"))
         if meeting.state not in ORDERABLE_STATES:
             words = present.STATE_WORDS.get(meeting.state, meeting.state).lower()
             raise UserError(f"{meeting.reference} is {words}: its agenda can't be changed.")
@@ -236,6 +239,15 @@ class Agenda:
                 fresh = s.get(Meeting, meeting_id)
                 assert fresh is not None
                 s.refresh(fresh)
+                audit.record(
+                    s,
+                    tenant_id=tenant_id,
+                    at=now,
+                    action="meeting.agenda_order",
+                    subject=fresh.reference,
+                    actor=actor,
+                    detail={"items": len(order), "published": publish},
+                )
                 shown = agenda(s, fresh)
                 facts = present.facts_of(fresh, self.calendars(tenant_id))
                 published = fresh.agenda_published_at is not None
@@ -268,6 +280,8 @@ class AgendaFlow:
         meeting_id = meeting_id_of(metadata)
         with self.service.db.session() as s:
             meeting = find_meeting(s, actor, meeting_id)
+            if not (may_manage(actor, meeting) or is_invitee(s, meeting_id, actor.person_id)):
+                raise authorisation.refusal(entry("agenda"), meeting.reference)
         closes = closes_at(meeting)
         intro = "Say what you would like discussed; the chair orders the agenda."
         if closes is not None:
@@ -393,7 +407,8 @@ def _label(text: str) -> str:
 
 def _order_metadata(metadata: str) -> tuple[int, Sequence[int]]:
     first, _, rest = metadata.partition(":")
-    ids = [p for p in rest.split(",") if p]
-    if not first.isdigit() or not ids or not all(p.isdigit() for p in ids):
+    meeting_id = parse_id(first)
+    ids = [parse_id(p) for p in rest.split(",") if p]
+    if meeting_id is None or not ids or None in ids:
         raise UserError("That form is out of date: open it again from the meeting.")
-    return int(first), [int(p) for p in ids]
+    return meeting_id, [i for i in ids if i is not None]

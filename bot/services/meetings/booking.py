@@ -22,11 +22,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from bot.errors import Forbidden, UserError
+from bot import authorisation
+from bot.errors import UserError
 from bot.form_flow import Finished, FormStep, PageErrors, ShowPage
 from bot.forms import DateField, Form, FormValue, Option, Page, SelectField, TextField, TimeField
+from bot.ids import parse_id
 from bot.ports import Clock
 from bot.replies import meetings_booking as present
+from bot.services import audit
 from bot.services.calendar import TenantCalendar
 from bot.services.meetings.common import (
     ACTION_PREFIX,
@@ -34,6 +37,7 @@ from bot.services.meetings.common import (
     Rsvp,
     State,
     at_text,
+    entry,
     find_meeting,
     guarded_update,
     invite_key,
@@ -107,10 +111,11 @@ class Booking:
         `change`, `cancel` (the meeting id)."""
         name, _, suffix = action.partition(".")
         if name == "book":
-            meeting, slot = parse_value(value, 2)
-            if not (meeting.isdigit() and slot.isdigit()):
+            meeting_text, slot_text = parse_value(value, 2)
+            meeting, slot = parse_id(meeting_text), parse_id(slot_text)
+            if meeting is None or slot is None:
                 raise UserError(_STALE)
-            return self.book(actor, int(meeting), int(slot))
+            return self.book(actor, meeting, slot)
         if name == "rsvp":
             try:
                 answer = Rsvp(suffix)
@@ -133,7 +138,7 @@ class Booking:
             with self.db.session() as s:
                 m = find_meeting(s, actor, meeting_id)
                 assert m.id is not None
-                require_manager(actor, m, "book it")
+                require_manager(actor, m, entry("book"))
                 slot = s.get(MeetingSlot, slot_id)
                 if slot is None or slot.meeting_id != m.id:
                     raise UserError(_STALE)
@@ -169,6 +174,15 @@ class Booking:
                 if not guarded_update(s, meeting_id, read_version, now, **values):
                     continue
                 fresh = _fresh(s, meeting_id)
+                audit.record(
+                    s,
+                    tenant_id=fresh.tenant_id,
+                    at=now,
+                    action="meeting.change" if moving else "meeting.book",
+                    subject=fresh.reference,
+                    actor=actor,
+                    detail={"slot": slot_id},
+                )
                 if moving and sent >= 0:
                     self._tell_changed(
                         s, fresh, actor, [f"Time: {old_when} → {when}"], None, True, now, sent
@@ -196,7 +210,7 @@ class Booking:
                 )
             ).first()
             if invitee is None:
-                raise Forbidden(f"Only those invited to {m.reference} can answer for it.")
+                raise authorisation.refusal(entry("rsvp"), m.reference)
             if m.state == State.CANCELLED:
                 raise UserError(f"{m.reference} was cancelled: there is nothing to answer.")
             if m.state != State.BOOKED or m.ends_at is None:
@@ -329,6 +343,15 @@ class Booking:
                 if not guarded_update(s, meeting_id, read_version, now, **values):
                     continue
                 fresh = _fresh(s, meeting_id)
+                audit.record(
+                    s,
+                    tenant_id=fresh.tenant_id,
+                    at=now,
+                    action="meeting.change",
+                    subject=fresh.reference,
+                    actor=actor,
+                    detail={"moved": moved, "place": venue != m.venue or link != m.online_url},
+                )
                 if sent >= 0:
                     self._tell_changed(s, fresh, actor, changes, note, moved, now, sent)
                 reached, missed = self._reach(s, fresh)
@@ -404,6 +427,15 @@ class Booking:
                 if not guarded_update(s, meeting_id, read_version, now, **values):
                     continue
                 fresh = _fresh(s, meeting_id)
+                audit.record(
+                    s,
+                    tenant_id=fresh.tenant_id,
+                    at=now,
+                    action="meeting.cancel",
+                    subject=fresh.reference,
+                    actor=actor,
+                    detail={"was": was.value},
+                )
                 reached, missed = self._reach(s, fresh)
                 if was == State.POLLING:
                     self._poll_cancelled(s, fresh, reason, now)
@@ -586,7 +618,7 @@ class CancelFlow:
 
 
 def _changeable(actor: Actor, m: Meeting, now: datetime) -> None:
-    require_manager(actor, m, "change it")
+    require_manager(actor, m, entry("change"))
     if m.state != State.BOOKED or m.ends_at is None:
         hint = "Book a time first." if m.state == State.POLLING else None
         raise UserError(
@@ -597,7 +629,7 @@ def _changeable(actor: Actor, m: Meeting, now: datetime) -> None:
 
 
 def _cancellable(actor: Actor, m: Meeting, now: datetime) -> None:
-    require_manager(actor, m, "cancel it")
+    require_manager(actor, m, entry("cancel"))
     if m.state not in (State.DRAFT, State.POLLING, State.BOOKED):
         raise UserError(f"{m.reference} is {m.state}: it can't be cancelled.")
     if m.state == State.BOOKED and m.ends_at is not None and aware(m.ends_at) <= now:
@@ -682,7 +714,7 @@ def _minutes_text(n: int) -> str:
 
 
 def _meeting_of(metadata: str) -> str:
-    if not metadata.strip().isdigit():
+    if parse_id(metadata) is None:
         raise UserError("That form is out of date: open it again from the meeting.")
     return metadata.strip()
 

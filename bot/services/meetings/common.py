@@ -21,7 +21,9 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select, update
 
-from bot.errors import Forbidden, NotFound, UserError
+from bot import authorisation
+from bot.errors import NotFound, UserError
+from bot.ids import parse_id
 from bot.services.calendar import TenantCalendar
 from bot.services.calendar_file import fmt
 from bot.types import Actor, Role, ScopeKind
@@ -29,7 +31,6 @@ from storage.meeting_tables import Meeting, MeetingCounter, MeetingInvitee
 from storage.models import Person
 
 ACTION_PREFIX = "slis.meeting."  # every meeting button's action_id starts with it
-ORGANISERS = "the quadrant's chair or an LA officer"
 SEE_ALL_ROLES = frozenset({Role.BOARD_MEMBER, Role.ADMINISTRATOR})
 REFERENCE = re.compile(r"^M-(\d{4})-(\d{1,6})$", re.IGNORECASE)
 _COUNTER = MeetingCounter.__table__  # type: ignore[attr-defined]
@@ -95,11 +96,20 @@ def may_manage(actor: Actor, meeting: Meeting) -> bool:
     return meeting.chair_person_id == actor.person_id or may_organise(actor, meeting.quadrant_id)
 
 
-def require_manager(actor: Actor, meeting: Meeting, what: str) -> None:
-    """Forbidden, saying who may, unless the actor may manage the meeting."""
+def entry(action: str) -> authorisation.Entry:
+    """The table entry of a meeting button (`book`, `agenda_order`...)."""
+    found = authorisation.button(ACTION_PREFIX + action)
+    assert found is not None, action
+    return found
+
+
+def require_manager(actor: Actor, meeting: Meeting, action: authorisation.Entry) -> None:
+    """Forbidden, saying who may (the table's `action` entry), unless the actor may manage
+    the meeting."""
     if not may_manage(actor, meeting):
-        raise Forbidden(
-            f"Only the meeting's chair, or {ORGANISERS} for its quadrant, may {what}.",
+        raise authorisation.refusal(
+            action,
+            meeting.reference,
             hint=f"Ask the chair of {meeting.reference} if something needs changing.",
         )
 
@@ -134,7 +144,8 @@ def find_meeting(session: Session, actor: Actor, ref: str | int) -> Meeting:
     tenant_id = tenant_of(actor)
     query = select(Meeting).where(Meeting.tenant_id == tenant_id)
     if isinstance(ref, int) or str(ref).strip().isdigit():
-        query = query.where(Meeting.id == int(ref))
+        # An id no row can have (too large, not ASCII) finds nothing.
+        query = query.where(Meeting.id == (parse_id(ref) or 0))
     else:
         text = str(ref).strip().upper()
         if not REFERENCE.match(text):
@@ -147,7 +158,8 @@ def find_meeting(session: Session, actor: Actor, ref: str | int) -> Meeting:
     if meeting is None or not may_see(session, actor, meeting):
         raise NotFound(
             f"I can't find meeting {ref} among the meetings you can see.",
-            hint="`/slis meeting list` shows the meetings of your quadrant(s).",
+            hint=f"Only {authorisation.who_may(authorisation.command('meeting show'))} may see"
+            " a meeting; `/slis meeting list` shows the ones you can see.",
         )
     return meeting
 
@@ -204,10 +216,10 @@ def parse_value(value: str, parts: int) -> tuple[str, ...]:
 
 def meeting_id_of(value: str) -> int:
     """The meeting id at the start of a button's value."""
-    first = value.partition(":")[0]
-    if not first.isdigit():
+    meeting_id = parse_id(value.partition(":")[0])
+    if meeting_id is None:
         raise UserError("That button is out of date: run `/slis meeting list` to find the meeting.")
-    return int(first)
+    return meeting_id
 
 
 # --- how a meeting's time is written ---------------------------------------------------------

@@ -24,7 +24,8 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import or_
 from sqlmodel import Session, col, select, update
 
-from bot.errors import Forbidden, NotFound, UserError
+from bot import authorisation
+from bot.errors import NotFound, UserError
 from bot.form_flow import Finished, FormStep, PageErrors, ShowPage
 from bot.forms import (
     DateField,
@@ -37,12 +38,15 @@ from bot.forms import (
     SelectField,
     TextField,
 )
+from bot.ids import parse_id
 from bot.ports import Clock
 from bot.replies import meetings_follow as present
+from bot.services import audit
 from bot.services.calendar import TenantCalendar
 from bot.services.meetings.common import (
     REFERENCE,
     State,
+    entry,
     find_meeting,
     form_heading,
     guarded_update,
@@ -122,10 +126,7 @@ def overdue_from(calendar: TenantCalendar, due_on: date) -> datetime:
 def record_refusal(actor: Actor, meeting: Meeting, now: datetime) -> UserError | None:
     """Why the actor may not record the minutes now (None: they may)."""
     if not (may_manage(actor, meeting) or meeting.note_taker_person_id == actor.person_id):
-        return Forbidden(
-            f"Only the chair of {meeting.reference}, its note-taker, or an organiser of its"
-            " quadrant may record its minutes."
-        )
+        return authorisation.refusal(entry("minutes"), meeting.reference)
     if meeting.state == State.HELD:
         return None
     started = meeting.starts_at is not None and now >= aware(meeting.starts_at)
@@ -214,9 +215,10 @@ class Minutes:
         if name == "minutes":
             return self.minutes_form(actor, meeting_id_of(value))
         if name == "done":
-            if not value.isdigit():
+            action_id = parse_id(value)
+            if action_id is None:
                 raise UserError("That button is out of date: `/slis actions` lists yours.")
-            return self.mark_done(actor, int(value))
+            return self.mark_done(actor, action_id)
         raise UserError(f"I don't know the action {action!r}.")
 
     # --- the form -------------------------------------------------------------------------
@@ -233,7 +235,7 @@ class Minutes:
             )
             text = str(ref).strip()
             if text.isdigit():
-                query = query.where(Meeting.id == int(text))
+                query = query.where(Meeting.id == (parse_id(text) or 0))
             elif REFERENCE.match(text.upper()):
                 query = query.where(Meeting.reference == text.upper())
             else:
@@ -301,6 +303,7 @@ class Minutes:
                 allowed = {p for p, _ in people}
                 read_version = meeting.version
                 corrected = meeting.minutes_sent_at is not None
+                reference = meeting.reference
             if any(a.owner_person_id not in allowed for a in new_actions):
                 raise UserError("An action's owner must be one of the meeting's people.")
             present_ids = [p for p in present_ids if p in allowed]
@@ -316,6 +319,15 @@ class Minutes:
                     state=State.HELD.value,
                 ):
                     continue
+                audit.record(
+                    s,
+                    tenant_id=tenant_id,
+                    at=now,
+                    action="meeting.minutes",
+                    subject=reference,
+                    actor=actor,
+                    detail={"actions": len(new_actions), "corrected": corrected},
+                )
                 return self._send(
                     s, actor, meeting_id, read_version + 1, present_ids, new_actions, corrected
                 )
@@ -438,7 +450,7 @@ class Minutes:
         for _ in range(3):
             with self.db.session() as s:
                 meeting = find_meeting(s, actor, ref)
-                require_manager(actor, meeting, "name the note-taker")
+                require_manager(actor, meeting, authorisation.command("meeting notetaker"))
                 if meeting.state == State.CANCELLED.value:
                     raise UserError(f"{meeting.reference} was cancelled.")
                 person: Person | None = None
@@ -484,11 +496,7 @@ class Minutes:
                     "I can't find that action.", hint="`/slis actions` lists your open actions."
                 )
             if action.owner_person_id != actor.person_id and not may_manage(actor, meeting):
-                owner = names_of(s, [action.owner_person_id]).get(action.owner_person_id, "")
-                raise Forbidden(
-                    f"Only the action's owner{f' ({owner})' if owner else ''} or the chair of"
-                    f" {meeting.reference} may mark it done."
-                )
+                raise authorisation.refusal(entry("done"), meeting.reference)
         now = self.clock.now()
         with self.db.session() as s:
             result = s.exec(
@@ -669,7 +677,8 @@ def _action_row(
     problems: dict[str, str] = {}
     if not what:
         problems[what_id] = "Say what needs doing."
-    if not owner.isdigit():
+    owner_person_id = parse_id(owner)
+    if owner_person_id is None:
         problems[owner_id] = "Choose who will do it."
     if due_on is None:
         problems[due_id] = "Give a due date."
@@ -677,12 +686,13 @@ def _action_row(
         problems[due_id] = "The due date is in the past."
     if problems:
         return None, problems
-    assert due_on is not None
-    return NewAction(what, int(owner), due_on), {}
+    assert due_on is not None and owner_person_id is not None
+    return NewAction(what, owner_person_id, due_on), {}
 
 
 def _metadata(metadata: str) -> tuple[int, str]:
     first, _, seen = metadata.partition(":")
-    if not first.isdigit() or not seen.isdigit():
+    meeting_id = parse_id(first)
+    if meeting_id is None or not (seen.isascii() and seen.isdigit()):
         raise UserError("That form is out of date: open it again from the meeting.")
-    return int(first), seen
+    return meeting_id, seen

@@ -25,7 +25,8 @@ from typing import Any
 from sqlalchemy import exists, func
 from sqlmodel import Session, col, select
 
-from bot.errors import Forbidden, NotFound, UserError
+from bot import authorisation
+from bot.errors import NotFound, UserError
 from bot.form_flow import Finished, FormStep, PageErrors, ShowPage
 from bot.forms import (
     METADATA_LIMIT,
@@ -41,8 +42,10 @@ from bot.forms import (
     TextField,
     TimeField,
 )
+from bot.ids import parse_id
 from bot.ports import Clock
 from bot.replies import meetings_poll as present
+from bot.services import audit
 from bot.services.calendar import TenantCalendar
 from bot.services.meetings.common import (
     ACTION_PREFIX,
@@ -79,9 +82,7 @@ WRAPPED_LIMIT = 2900  # the metadata JSON-escaped, leaving Slack's wrapper 100 o
 OPTION_NOTE = 75  # an option's small print (Slack: 75 characters)
 LENGTHS = (30, 45, 60, 90, 120, 180)
 DEFAULT_MINUTES = 60
-NO_ORGANISER = (
-    "Only quadrant chairs and LA officers may propose a meeting; a chair for their own quadrant."
-)
+PROPOSE_ENTRY = authorisation.command("meeting new")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SPLIT = re.compile(r"[\s,;]+")
 
@@ -132,10 +133,10 @@ class Proposing:
         tenant_id = tenant_of(actor)
         allowed = organiser_quadrants(actor)
         if allowed is not None and not allowed:
-            raise Forbidden(NO_ORGANISER)
+            raise authorisation.refusal(PROPOSE_ENTRY)
         found = [q for q in self._quadrants(tenant_id) if allowed is None or q[0] in allowed]
         if not found:
-            raise Forbidden(NO_ORGANISER)
+            raise authorisation.refusal(PROPOSE_ENTRY)
         return found
 
     def _quadrants(self, tenant_id: int) -> list[tuple[int, str]]:
@@ -155,10 +156,7 @@ class Proposing:
                 hint=f"Quadrants: {names}.",
             )
         if match[0] not in {q[0] for q in organisable}:
-            raise Forbidden(
-                f"Only the {match[1]} quadrant's chair or an LA officer may propose a meeting"
-                f" for {match[1]}."
-            )
+            raise authorisation.refusal(PROPOSE_ENTRY, match[1])
         return match[0]
 
     # --- the form -----------------------------------------------------------------------------
@@ -168,10 +166,10 @@ class Proposing:
         organisable = self._organisable(actor)
         fixed = meta.get("q")
         if fixed is not None and fixed not in {q[0] for q in organisable}:
-            raise Forbidden(NO_ORGANISER)
+            raise authorisation.refusal(PROPOSE_ENTRY)
         first = self._first_page(organisable if fixed is None else None)
         answers = meta.get("v")
-        quadrant_id = fixed if fixed is not None else _int((answers or {}).get("quadrant"))
+        quadrant_id = fixed if fixed is not None else parse_id((answers or {}).get("quadrant"))
         if answers is None or quadrant_id is None:
             second = Page("Who to invite", None, (self._emails_field(),))
         else:
@@ -311,7 +309,7 @@ class Proposing:
             elif isinstance(start, time) and not isinstance(day, date):
                 problem(date_id, "Give a date for this start time, or clear the time.")
             elif isinstance(day, date) and isinstance(start, time):
-                minutes = _int(v.get(minutes_id)) or DEFAULT_MINUTES
+                minutes = parse_id(v.get(minutes_id)) or DEFAULT_MINUTES
                 slots.append((n, calendar.at(day, start), minutes))
         deadline_day, deadline_at = v.get("deadline_date"), v.get("deadline_time")
         if isinstance(deadline_day, date) and isinstance(deadline_at, time):
@@ -380,16 +378,16 @@ class Proposing:
 
     def _quadrant_of(self, actor: Actor, meta: Mapping[str, Any], v: Mapping[str, Any]) -> int:
         organisable = {q[0] for q in self._organisable(actor)}
-        quadrant_id = meta.get("q") if meta.get("q") is not None else _int(v.get("quadrant"))
+        quadrant_id = meta.get("q") if meta.get("q") is not None else parse_id(v.get("quadrant"))
         if quadrant_id is None or quadrant_id not in organisable:
-            raise Forbidden(NO_ORGANISER)
+            raise authorisation.refusal(PROPOSE_ENTRY)
         return int(quadrant_id)
 
     def _first_sent(
         self, actor: Actor, meta: Mapping[str, Any], values: Mapping[str, FormValue]
     ) -> FormStep:
         if meta.get("q") is None:
-            chosen = _int(values.get("quadrant"))
+            chosen = parse_id(values.get("quadrant"))
             if chosen is None or chosen not in {q[0] for q in self._organisable(actor)}:
                 return PageErrors({"quadrant": "Choose a quadrant whose meetings you organise."})
             quadrant_id = chosen
@@ -502,6 +500,15 @@ class Proposing:
                     )
                 )
             s.flush()
+            audit.record(
+                s,
+                tenant_id=tenant_id,
+                at=now,
+                action="meeting.create",
+                subject=reference,
+                actor=actor,
+                detail={"slots": len(draft.slots), "invitees": len(invitees)},
+            )
             reached, no_chat = announce_poll(s, meeting, calendar, now)
         sends = calendar.next_slot(now)
         reply = present.proposed(
@@ -627,14 +634,6 @@ def _decode(metadata: str) -> dict[str, Any]:
         meta = json.loads(metadata)
     except ValueError:
         meta = None
-    if not isinstance(meta, dict):
+    if not isinstance(meta, dict) or (meta.get("q") is not None and parse_id(meta["q"]) is None):
         raise UserError("This form is out of date: run `/slis meeting new` again.")
     return meta
-
-
-def _int(value: object) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None

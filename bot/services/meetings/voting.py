@@ -34,8 +34,10 @@ from sqlalchemy import exists
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select, update
 
+from bot import authorisation
 from bot.errors import UserError
 from bot.form_flow import ShowPage
+from bot.ids import parse_id
 from bot.ports import Clock
 from bot.replies import meetings_poll as present
 from bot.services.calendar import TenantCalendar
@@ -43,6 +45,7 @@ from bot.services.meetings.common import (
     Mode,
     State,
     day_text,
+    entry,
     find_meeting,
     guarded_update,
     is_invitee,
@@ -388,21 +391,22 @@ class Voting:
         card as it now stands."""
         tenant_id = tenant_of(actor)
         meeting_part, slot_part, answer_part = parse_value(value, 3)
-        if not (meeting_part.isdigit() and slot_part.isdigit()) or answer_part not in set(Answer):
+        meeting_id, slot_id = parse_id(meeting_part), parse_id(slot_part)
+        if meeting_id is None or slot_id is None or answer_part not in set(Answer):
             raise UserError(
                 "That button is out of date: run `/slis meeting list` to find the meeting."
             )
         answer = Answer(answer_part)
-        slot_id = int(slot_part)
         person_id = actor.person_id
         assert person_id is not None
         with self.db.session() as s:
-            meeting = find_meeting(s, actor, int(meeting_part))
+            meeting = find_meeting(s, actor, meeting_id)
             assert meeting.id is not None
             meeting_id = meeting.id
             if not is_invitee(s, meeting_id, person_id):
-                raise UserError(
-                    f"Only the people invited to {meeting.reference} vote in its poll.",
+                raise authorisation.refusal(
+                    entry("vote"),
+                    meeting.reference,
                     hint="Ask its chair to add you if you should be there.",
                 )
             slot = s.get(MeetingSlot, slot_id)
@@ -458,15 +462,15 @@ class Voting:
 
     def close(self, actor: Actor, value: str) -> Reply:
         """The chair's Close button: close the poll now; the pick, to book a time."""
-        if not value.isdigit():
+        meeting_id = parse_id(value)
+        if meeting_id is None:
             raise UserError(
                 "That button is out of date: run `/slis meeting list` to find the meeting."
             )
-        meeting_id = int(value)
         tenant_id = tenant_of(actor)
         with self.db.session() as s:
             meeting = find_meeting(s, actor, meeting_id)
-            require_manager(actor, meeting, "close its poll")
+            require_manager(actor, meeting, entry("close"))
             if meeting.state != State.POLLING:
                 raise UserError(
                     f"{meeting.reference} is {meeting.state}: its poll is over.",
@@ -486,7 +490,7 @@ class Voting:
         tenant_id = tenant_of(actor)
         with self.db.session() as s:
             meeting = find_meeting(s, actor, meeting_ref)
-            require_manager(actor, meeting, "see its poll's tally")
+            require_manager(actor, meeting, authorisation.command("meeting tally"))
             view = tally_view(read_poll(s, meeting), self.calendars(tenant_id), self.clock.now())
         reply = present.tally_card(view)
         return Reply(reply.text, reply.blocks, private=True)

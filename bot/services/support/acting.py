@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import update
 from sqlmodel import Session, col
 
+from bot import authorisation
 from bot.errors import Forbidden, NotFound, UserError
 from bot.replies.support import dates_text, days_text, money, reply_button
 from bot.services.support.access import parties
@@ -21,6 +22,7 @@ from bot.services.support.moves import (
     Change,
     FieldProblem,
     RequestMoves,
+    action_entry,
     check_days,
     checked_text,
     claimed_already,
@@ -194,7 +196,7 @@ class Acting(RequestMoves):
             event = self._event(
                 s,
                 request,
-                actor.person_id,
+                actor,
                 Party.PROVIDER,
                 "decline",
                 state,
@@ -226,14 +228,11 @@ class Acting(RequestMoves):
                     " with it, so there is nobody to ask."
                 )
             if Party.PROVIDER not in who:
-                raise Forbidden(
-                    f"Only an alliance {facts.reference} is offered to, or the one holding it,"
-                    " can ask the school a question now."
-                )
+                raise authorisation.refusal(action_entry("question"), facts.reference)
             event = self._event(
                 s,
                 request,
-                actor.person_id,
+                actor,
                 Party.PROVIDER,
                 "question",
                 facts.state,
@@ -266,7 +265,7 @@ class Acting(RequestMoves):
             event = self._event(
                 s,
                 request,
-                actor.person_id,
+                actor,
                 Party.REQUESTER,
                 "reply",
                 facts.state,

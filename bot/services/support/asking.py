@@ -9,10 +9,10 @@ from decimal import Decimal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from bot.errors import Forbidden
+from bot import authorisation
 from bot.services.calendar import TenantCalendar
 from bot.services.support import routing
-from bot.services.support.access import ASKERS, ASKING_ROLES, LA_ROUTE, reach
+from bot.services.support.access import ASKING_ROLES, LA_ROUTE, reach
 from bot.services.support.catalogue import Category
 from bot.services.support.facts import Facts
 from bot.services.support.lifecycle import Party, State
@@ -72,8 +72,8 @@ class Asking(RequestMoves):
         tenant_id = tenant_of(actor)
         ids = reach(actor.grants).schools
         if not ids:
-            raise Forbidden(
-                f"Only {ASKERS} can ask for support, for their own school.",
+            raise authorisation.refusal(
+                authorisation.command("support"),
                 hint="If you work at a school, ask your LA administrator to add you to it.",
             )
         with self.db.session() as s:
@@ -123,7 +123,7 @@ class Asking(RequestMoves):
             s.add(request)
             s.flush()
             assert request.id is not None
-            self._event(s, request, actor.person_id, Party.REQUESTER, "submit", State.DRAFT, {})
+            self._event(s, request, actor, Party.REQUESTER, "submit", State.DRAFT, {})
             return self._route(s, request, category, calendar, now, today)
 
     def _next_number(self, s: Session, tenant_id: int, year: int) -> int:

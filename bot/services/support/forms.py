@@ -30,12 +30,13 @@ from bot.forms import (
     SelectField,
     TextField,
 )
+from bot.ids import parse_id
 from bot.replies import support as present
 from bot.services.support import routing
 from bot.services.support.catalogue import Catalogue, Category
 from bot.services.support.facts import Facts
 from bot.services.support.lifecycle import TERMINAL, TRANSITIONS, Action, Party
-from bot.services.support.moves import shorten, to_requester
+from bot.services.support.moves import require_party, shorten, to_requester
 from bot.services.support.requests import (
     DECLINE_REASONS,
     NEEDED_LIMIT,
@@ -208,12 +209,12 @@ class AskFlow:
     def submit(
         self, actor: Actor, metadata: str, page: int, values: Mapping[str, FormValue]
     ) -> FormStep:
-        school = str(values.get("school") or metadata or "")
-        if not school.isdigit():
+        school = parse_id(str(values.get("school") or metadata or ""))
+        if school is None:
             return PageErrors({"school": "Choose the school."})
         days = values.get("days")
         ask = Ask(
-            school_id=int(school),
+            school_id=school,
             category_id=str(values.get("category") or ""),
             needed=str(values.get("needed") or ""),
             why_now=str(values.get("why_now") or ""),
@@ -291,10 +292,11 @@ class ActionFlow:
         if action == "ask":
             return self.ask.open(actor, f"Following our healthcheck: {value}" if value else "")
         if action.partition(":")[0] == "suggest":
-            partnership, _, reason = value.partition("|")
-            if not partnership.isdigit():
+            partnership_text, _, reason = value.partition("|")
+            partnership = parse_id(partnership_text)
+            if partnership is None:
                 raise UserError("That button is out of date: run the report again.")
-            return present.done(self.suggestions.suggest(actor, int(partnership), reason))
+            return present.done(self.suggestions.suggest(actor, partnership, reason))
         request_id, extra = _ids(value)
         if action in IMMEDIATE:
             acted = self._run(actor, action, request_id, {})
@@ -308,6 +310,11 @@ class ActionFlow:
         request_id, action, extra = _metadata(metadata)
         found = self.support.find(actor, request_id)
         f = found.facts
+        # Only those taking part in the request in a capacity that takes the action get its
+        # form; the lifecycle then says whether the action is theirs to take now.
+        if action not in FORM_ACTIONS:
+            raise UserError("That form is out of date: open it again from the request's card.")
+        require_party(actor, f, action)
         title, submit, fields, intro = self._fields(actor, action, found, extra)
         return Form(
             callback_id=ACT_CALLBACK,
@@ -385,10 +392,10 @@ class ActionFlow:
             case "withdraw":
                 return s.withdraw(actor, request_id, str(v.get("reason") or ""))
             case "assign":
-                chosen = str(v.get("alliance") or "")
-                if not chosen.isdigit():
+                chosen = parse_id(str(v.get("alliance") or ""))
+                if chosen is None:
                     raise FieldProblem("Choose an alliance.", field="alliance")
-                return s.assign(actor, request_id, int(chosen), str(v.get("note") or ""))
+                return s.assign(actor, request_id, chosen, str(v.get("note") or ""))
         raise UserError(f"I don't know the action {action!r}.")
 
     def _fields(
@@ -606,17 +613,19 @@ def card_reply(acted: Acted) -> Reply:
 
 def _ids(value: str) -> tuple[int, int | None]:
     first, _, second = value.partition(":")
-    if not first.isdigit() or (second and not second.isdigit()):
+    request_id, other = parse_id(first), parse_id(second)
+    if request_id is None or (second and other is None):
         raise UserError("That button is out of date: try `/slis support list`.")
-    return int(first), int(second) if second else None
+    return request_id, other
 
 
 def _metadata(metadata: str) -> tuple[int, str, int | None]:
     parts = metadata.split(":")
-    if len(parts) < 2 or not parts[0].isdigit():
+    request_id = parse_id(parts[0])
+    if len(parts) < 2 or request_id is None:
         raise UserError("That form is out of date: open it again from the request.")
-    extra = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
-    return int(parts[0]), parts[1], extra
+    extra = parse_id(parts[2]) if len(parts) > 2 else None
+    return request_id, parts[1], extra
 
 
 __all__ = ["ACT_CALLBACK", "ASK_CALLBACK", "ActionFlow", "AskFlow", "Paragraph", "card_reply"]

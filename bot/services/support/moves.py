@@ -18,15 +18,19 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from bot.errors import Forbidden, NotFound, UserError
+from bot import authorisation
+from bot.errors import NotFound, UserError
+from bot.ids import parse_id
 from bot.ports import Clock
 from bot.replies.support import CardView
+from bot.services import audit
 from bot.services.calendar import TenantCalendar
-from bot.services.support.access import ASKERS, CHAIRS, LA_ROUTE, can_see, parties, reach
+from bot.services.support.access import LA_ROUTE, can_see, parties, reach
 from bot.services.support.catalogue import Catalogue
 from bot.services.support.facts import Facts, load_facts
 from bot.services.support.lifecycle import (
     TERMINAL,
+    TRANSITION_ROWS,
     Action,
     IllegalTransition,
     Party,
@@ -40,6 +44,8 @@ from storage.engine import Database
 from storage.models import School
 from storage.support_tables import SupportEvent, SupportOffer, SupportRequest
 
+SEE_ENTRY = authorisation.command("support show")
+ACT_ENTRY = authorisation.TABLE[(authorisation.Kind.FORM, "slis.support.act")]
 ESCALATE_AFTER = 3  # school days without a claim
 CLOSE_NUDGE_AFTER = 10  # school days delivered but not closed
 SWEEP_BATCH = 200
@@ -53,6 +59,54 @@ LA_ROUTED = "it is a matter for the LA, not for an alliance"
 NO_CONSENT = "the school asked for it not to be shared with providers"
 NONE_ELIGIBLE = "no alliance serving the quadrant can take it this term"
 ALL_DECLINED = "every alliance it was offered to has declined"
+
+
+def action_entry(action: str) -> authorisation.Entry:
+    """The table entry of a support card's button (`claim`, `propose`...)."""
+    entry = authorisation.button(f"slis.support.{action}")
+    assert entry is not None, action
+    return entry
+
+
+# Who takes each action on a card: the lifecycle's parties, and the conversation's three moves.
+ACTION_PARTIES: Mapping[str, frozenset[Party]] = MappingProxyType(
+    {
+        **{
+            a.value: frozenset(p for t in TRANSITION_ROWS if t.action is a for p in t.parties)
+            - {Party.SYSTEM}
+            for a in Action
+        },
+        "decline": frozenset({Party.PROVIDER}),
+        "question": frozenset({Party.PROVIDER}),
+        "reply": frozenset({Party.REQUESTER}),
+    }
+)
+
+
+def require_party(actor: Actor, facts: Facts, action: str) -> None:
+    """Forbidden, in the table's words, unless the actor takes part in the request in a
+    capacity that ever takes `action` (whether it is theirs to take now is the lifecycle's)."""
+    r = reach(actor.grants)
+    who: set[Party] = set()
+    if facts.school_id in r.schools:
+        who.add(Party.REQUESTER)
+    held = facts.holder_id
+    if (held in r.alliances) if held is not None else bool(r.alliances & set(facts.open_offers())):
+        who.add(Party.PROVIDER)
+    if r.chairs(facts.quadrant_id, facts.route):
+        who.add(Party.CHAIR)
+    if not who & ACTION_PARTIES.get(action, frozenset()):
+        raise authorisation.refusal(action_entry(action), facts.reference)
+
+
+def subject_of(facts: Facts) -> authorisation.Subject:
+    """A request as the authorisation table's scopes see it."""
+    return authorisation.Subject.of(
+        school=facts.school_id,
+        quadrant=facts.quadrant_id,
+        offered=facts.open_offers(),
+        holding=facts.holder_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -118,7 +172,8 @@ class RequestMoves:
         query = select(SupportRequest).where(SupportRequest.tenant_id == tenant_id)
         text = str(ref).strip().upper()
         if isinstance(ref, int) or text.isdigit():
-            query = query.where(SupportRequest.id == int(text))
+            # An id no row can have (too large, not ASCII) finds nothing.
+            query = query.where(SupportRequest.id == (parse_id(text) or 0))
         else:
             query = query.where(SupportRequest.reference == text)
         request = s.exec(query).first()
@@ -133,7 +188,8 @@ class RequestMoves:
         shown = f"SR {ref}" if isinstance(ref, int) or text.isdigit() else text
         raise NotFound(
             f"I can't find a support request {shown} that you can see.",
-            hint="`/slis support list` shows the requests you can see.",
+            hint=f"Only {authorisation.who_may(SEE_ENTRY)} may see a support request;"
+            " `/slis support list` shows the ones you can see.",
         )
 
     def _facts(self, s: Session, request: SupportRequest) -> Facts:
@@ -186,7 +242,7 @@ class RequestMoves:
                 event = self._event(
                     s,
                     request,
-                    actor.person_id,
+                    actor,
                     planned.party,
                     planned.action,
                     facts.state,
@@ -255,6 +311,8 @@ class RequestMoves:
         )
         if party is not None and party in who:
             return party
+        if action is not None and not who & ACTION_PARTIES[action.value]:
+            raise authorisation.refusal(action_entry(action.value), facts.reference)
         if action is not None and facts.state in TERMINAL:
             # Nothing can be done with it by anyone: say so, naming the state.
             next_state(facts.state, action, party or Party.REQUESTER, reference=facts.reference)
@@ -273,26 +331,16 @@ class RequestMoves:
                     return p
             if who:
                 next_state(facts.state, action, sorted(who)[0], reference=facts.reference)
-        wanted = {
-            Party.REQUESTER: f"{ASKERS} that asked",
-            Party.PROVIDER: "the lead of the alliance that holds it",
-            Party.CHAIR: CHAIRS + " for the school's quadrant",
-        }
-        if party is None:
-            names = "the school that asked, or " + CHAIRS
-        else:
-            names = wanted.get(party, party.label)
-        what = action.verb if action is not None else "do that"
-        raise Forbidden(f"Only {names} can {what} on {facts.reference}.")
+        if action is None:
+            raise authorisation.refusal(ACT_ENTRY, facts.reference)
+        raise authorisation.refusal(action_entry(action.value), facts.reference)
 
     def _offering_alliance(self, actor: Actor, facts: Facts) -> int:
         mine = reach(actor.grants).alliances & set(facts.open_offers())
         if not mine:
             if facts.holder_id is not None:
                 raise claimed_already(facts) or UserError("")
-            raise Forbidden(
-                f"Only the lead of an alliance {facts.reference} is offered to can do that."
-            )
+            raise authorisation.refusal(action_entry("claim"), facts.reference)
         return min(mine)
 
     def _alliance_of(self, actor: Actor, facts: Facts) -> str:
@@ -359,7 +407,7 @@ class RequestMoves:
         self,
         s: Session,
         request: SupportRequest,
-        person_id: int | None,
+        by: Actor | None,
         party: Party,
         action: str,
         from_state: State,
@@ -370,7 +418,7 @@ class RequestMoves:
             tenant_id=request.tenant_id,
             request_id=request.id,
             at=self.clock.now(),
-            actor_person_id=person_id,
+            actor_person_id=None if by is None else by.person_id,
             party=party.value,
             action=action,
             from_state=from_state.value,
@@ -380,6 +428,7 @@ class RequestMoves:
         s.add(event)
         s.flush()
         assert event.id is not None
+        audit_event(s, request, event, by)
         return event.id
 
     def events(self, actor: Actor, request_id: int) -> list[SupportEvent]:
@@ -515,3 +564,27 @@ def tenant_of(actor: Actor) -> int:
     if actor.tenant_id is None or actor.person_id is None:
         raise UserError("This workspace is not linked to a local authority yet.")
     return actor.tenant_id
+
+
+# Facts of a support event that are not personal data and may go into the audit log; the
+# rest (notes, questions, reasons, evidence) is free text and stays with the request.
+AUDITED_DETAIL = ("alliance_id", "alliances", "from_alliance_id", "days", "cost_pence")
+# Reminders the bot sends about a request change nothing, so they are not audited.
+UNAUDITED = frozenset({"nudge"})
+
+
+def audit_event(s: Session, request: SupportRequest, event: SupportEvent, by: Actor | None) -> None:
+    """Record a support event in the audit log, in its transaction: `support.<action>`."""
+    if event.action in UNAUDITED:
+        return
+    detail = {k: event.detail[k] for k in AUDITED_DETAIL if event.detail.get(k) is not None}
+    audit.record(
+        s,
+        tenant_id=request.tenant_id,
+        at=event.at,
+        action=f"support.{event.action}",
+        subject=request.reference,
+        actor=by,
+        platform=audit.SYSTEM,
+        detail={"from": event.from_state, "to": event.to_state, "event": event.id, **detail},
+    )

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 from sqlmodel import col, select
 
-from bot.errors import Forbidden, NotFound, UserError
+from bot import authorisation
+from bot.errors import NotFound, UserError
 from bot.ports import Clock
 from bot.services.calendar import TenantCalendar
 from bot.services.outbox import Recipient, enqueue
@@ -24,7 +25,7 @@ from storage.models import Partnership, Person, RoleAssignment
 
 ASK_ACTION = "slis.support.ask"
 REASON_LIMIT = 500
-SUGGEST_WHO = "quadrant chairs (for their quadrant), LA officers and Project Board members"
+SUGGEST_ENTRY = authorisation.TABLE[(authorisation.Kind.BUTTON, "slis.support.suggest")]
 
 
 def suggestion(sender: str, partnership: str, reason: str) -> Reply:
@@ -68,7 +69,7 @@ class Suggestions:
                 raise NotFound("I can't find that partnership.")
             mine = r.chair_quadrants | r.officer_quadrants
             if not (r.see_everything or partnership.quadrant_id in mine):
-                raise Forbidden(f"Only {SUGGEST_WHO} can offer support to a partnership.")
+                raise authorisation.refusal(SUGGEST_ENTRY)
             leads = s.exec(
                 select(Person)
                 .join(RoleAssignment, col(RoleAssignment.person_id) == col(Person.id))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import col, func, select
 
+from bot import authorisation
 from bot.errors import Forbidden, UserError
 from bot.ports import Clock
 from bot.services.calendar import TenantCalendar
@@ -31,7 +32,6 @@ LIST_SCOPES = ("mine", "open", "quadrant", "all")
 LIST_LIMIT = 25
 HOME_LIMIT = 10
 OPEN_STATES = tuple(s.value for s in State if s not in TERMINAL and s is not State.DRAFT)
-STATS_WHO = "quadrant chairs, LA officers and Project Board members"
 
 
 @dataclass(frozen=True)
@@ -107,22 +107,25 @@ class SupportViews:
             title, empty = "Open support requests you can see", "No open requests."
         elif word == "quadrant":
             quadrants = r.chair_quadrants | r.officer_quadrants
-            if not quadrants:
-                raise Forbidden(
-                    "Only quadrant chairs and LA officers for a quadrant can list a quadrant's"
-                    " requests.",
+            if not (quadrants or r.chair_everywhere):
+                raise authorisation.refusal(
+                    authorisation.command("support list quadrant"),
                     hint="`/slis support list mine` shows yours.",
                 )
-            in_quadrant = select(col(School.id)).where(
-                School.tenant_id == tenant_id, col(School.quadrant_id).in_(quadrants)
-            )
-            where.append(col(SupportRequest.school_id).in_(in_quadrant))
-            title, empty = "Your quadrant's support requests", "No requests in your quadrant."
+            if r.chair_everywhere:
+                # An LA officer for the whole local authority serves every quadrant.
+                title, empty = "Every quadrant's support requests", "No requests yet."
+            else:
+                in_quadrant = select(col(School.id)).where(
+                    School.tenant_id == tenant_id, col(School.quadrant_id).in_(quadrants)
+                )
+                where.append(col(SupportRequest.school_id).in_(in_quadrant))
+                title = "Your quadrant's support requests"
+                empty = "No requests in your quadrant."
         else:
             if not r.see_everything:
-                raise Forbidden(
-                    "Only LA officers, Project Board members and administrators can list every"
-                    " request.",
+                raise authorisation.refusal(
+                    authorisation.command("support list all"),
                     hint="`/slis support list open` shows the open ones you can see.",
                 )
             title, empty = "All support requests", "No requests yet."
@@ -191,7 +194,8 @@ class SupportViews:
             escalated: tuple[Facts, ...] = ()
             if r.chair_quadrants or r.officer_quadrants or r.chair_everywhere:
                 escalated = section(col(SupportRequest.state) == State.ESCALATED.value)
-        return HomeSupport(bool(r.schools), asking, queue, escalated)
+        can_ask = authorisation.may_try(actor, authorisation.command("support"))
+        return HomeSupport(can_ask, asking, queue, escalated)
 
     def stats(self, actor: Actor, scope: str) -> ledgers.SupportStats:
         """Stats for the actor's quadrant (chairs) or the county or a named quadrant (Board,
@@ -226,7 +230,7 @@ class SupportViews:
         r = reach(actor.grants)
         mine = r.chair_quadrants | r.officer_quadrants
         if not (r.see_everything or mine):
-            raise Forbidden(f"Only {STATS_WHO} can see the support {what}.")
+            raise authorisation.refusal(authorisation.command(f"support {what}"))
         with self.db.session() as s:
             quadrants = {
                 q.id: q.name
