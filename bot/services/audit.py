@@ -52,6 +52,7 @@ ACTIONS: Mapping[str, str] = {
     "meeting.book": "booked a meeting",
     "meeting.change": "changed a meeting",
     "meeting.cancel": "cancelled a meeting",
+    "meeting.poll_close": "closed a meeting's poll",
     "meeting.minutes": "sent a meeting's minutes",
     "meeting.agenda_order": "ordered a meeting's agenda",
     "reminder.create": "set a reminder for others",

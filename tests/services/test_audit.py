@@ -17,6 +17,7 @@ from bot.services.calendar import CalendarService
 from bot.services.directory_import import load_sample
 from bot.services.healthcheck.rounds import RoundService
 from bot.services.meetings.booking import Booking
+from bot.services.meetings.voting import Voting
 from bot.services.reminders import ReminderService
 from bot.types import ChatUser, Platform
 from storage.engine import Database
@@ -407,3 +408,25 @@ def test_every_recorded_action_has_a_meaning() -> None:
         "audit.view",
     }
     assert recorded <= set(audit.ACTIONS)
+
+
+def test_closing_a_poll_is_recorded_by_the_chair_or_by_the_deadline(db: Database) -> None:
+    w = world(db)
+    voting = Voting(w.db, w.clock, w.calendars)
+    pressed, _ = polling_meeting(w)
+    voting.close(w.actor("Juno Chairwell"), str(pressed))
+    [by_chair] = entries(db, "meeting.poll_close")
+    assert by_chair.actor_person_id == w.person("Juno Chairwell")
+    assert by_chair.platform == "slack" and by_chair.detail == {"by": "chair"}
+
+    with db.session() as s:
+        s.exec(delete(AuditEntry))
+    lapsed, _ = polling_meeting(w)
+    assert voting.sweep(datetime(2027, 3, 13, 9, 0, tzinfo=UTC))["polls_closed"] == 1
+    [by_deadline] = entries(db, "meeting.poll_close")
+    assert (by_deadline.actor_person_id, by_deadline.platform) == (None, "system")
+    assert by_deadline.detail == {"by": "deadline"}
+    # Closing again (a repeated sweep, a late press) records nothing more.
+    voting.sweep(datetime(2027, 3, 13, 10, 0, tzinfo=UTC))
+    assert len(entries(db, "meeting.poll_close")) == 1
+    assert lapsed != pressed

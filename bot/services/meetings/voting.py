@@ -40,6 +40,7 @@ from bot.form_flow import ShowPage
 from bot.ids import parse_id
 from bot.ports import Clock
 from bot.replies import meetings_poll as present
+from bot.services import audit
 from bot.services.calendar import TenantCalendar
 from bot.services.meetings.common import (
     Mode,
@@ -477,7 +478,7 @@ class Voting:
                     hint="`/slis meeting list` shows where your meetings stand.",
                 )
         calendar = self.calendars(tenant_id)
-        self._close(meeting_id, calendar, self.clock.now(), notify=False)
+        self._close(meeting_id, calendar, self.clock.now(), notify=False, actor=actor)
         with self.db.session() as s:
             fresh = s.get(Meeting, meeting_id)
             assert fresh is not None
@@ -523,10 +524,17 @@ class Voting:
         return [(mid, tid) for mid, tid in rows if mid is not None]
 
     def _close(
-        self, meeting_id: int, calendar: TenantCalendar, now: datetime, *, notify: bool
+        self,
+        meeting_id: int,
+        calendar: TenantCalendar,
+        now: datetime,
+        *,
+        notify: bool,
+        actor: Actor | None = None,
     ) -> bool:
         """Close the poll (if still open): poll cards and tally edited, the pick sent to the
-        chair when `notify`. False if it was already closed."""
+        chair when `notify`. False if it was already closed. `actor`: who pressed Close (None:
+        the deadline passed)."""
         for _ in range(3):
             with self.db.session() as s:
                 meeting = s.get(Meeting, meeting_id)
@@ -541,6 +549,15 @@ class Voting:
                 fresh = s.exec(select(Meeting).where(Meeting.id == meeting_id)).one()
                 s.refresh(fresh)
                 poll = read_poll(s, fresh)
+                audit.record(
+                    s,
+                    tenant_id=fresh.tenant_id,
+                    at=now,
+                    action="meeting.poll_close",
+                    subject=fresh.reference,
+                    actor=actor,
+                    detail={"by": "chair" if actor is not None else "deadline"},
+                )
                 self._closed_cards(s, poll, calendar, now)
                 _edit_tally(s, poll, calendar, now, "closed")
                 if notify:
