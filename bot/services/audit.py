@@ -16,10 +16,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from bot.errors import NotFound, UserError
 from bot.ports import Clock
+from bot.services.people import find_person
 from bot.types import Actor, Platform
 from storage.engine import Database
 from storage.models import Person, Tenant, aware
@@ -324,23 +325,10 @@ class AuditLog:
     def person_id(self, tenant_id: int, who: str) -> int:
         """The id of the person named by an e-mail address or a person id, in this local
         authority only; NotFound otherwise (saying nothing about other authorities)."""
-        wanted = who.strip()
-        query = select(Person.id).where(Person.tenant_id == tenant_id)
-        if wanted.isdigit():
-            query = query.where(Person.id == int(wanted))
-        elif "@" in wanted:
-            query = query.where(func.lower(Person.email) == wanted.lower())
-        else:
-            raise UserError(f"“{wanted}” is neither an e-mail address nor a person id.")
         with self._db.session() as s:
-            found = s.exec(query).first()
-        if found is None:
-            raise NotFound(
-                f"Nobody in this directory has the {'id' if wanted.isdigit() else 'e-mail'}"
-                f" {wanted}.",
-                hint="An erased person is found by their person id only.",
-            )
-        return found
+            found = find_person(s, tenant_id, who, directory="this directory")
+        assert found.id is not None
+        return found.id
 
     def entries(self, tenant_id: int, wanted: AuditFilter = AuditFilter()) -> list[AuditView]:
         """The newest entries first, at most `wanted.limit`."""

@@ -30,6 +30,7 @@ The rules (README "Retention" says the same in words):
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -259,8 +260,9 @@ def _chunks(ids: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield ids[start : start + _CHUNK]
 
 
-class _Purge:
-    """One kind's rows for one tenant at one cut-off: counted, and deleted when `purge`."""
+class _Purge(ABC):
+    """One kind's rows for one tenant at one cut-off: counted, and deleted when `purge`.
+    Each kind's subclass says in `run` which rows are due."""
 
     def __init__(self, s: Session, tenant_id: int, cutoff: datetime, purge: bool) -> None:
         self.s = s
@@ -273,8 +275,9 @@ class _Purge:
         count = self.run()
         return KindDue(kind, period, self.cutoff, count, {k: n for k, n in self.also.items() if n})
 
+    @abstractmethod
     def run(self) -> int:
-        raise NotImplementedError
+        """Remove (or, on a dry run, count) this kind's due rows; how many."""
 
     def remove(self, table: Any, key: Any, ids: Sequence[Any], where: Any = None) -> int:
         """Delete the rows of `table` whose `key` is in `ids` (and that still match `where`);

@@ -4,27 +4,26 @@ the next school morning, and a Reset that restores the sample."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import SQLModel, col, select
 
 from bot.ports import Clock
 from bot.services.calendar import CalendarService, load_sample_calendar
 from bot.services.directory_import import load_sample
+from bot.services.identity import scope_names
 from bot.types import ROLE_LABELS, Platform, Role, ScopeKind
 from storage.engine import Database
 from storage.models import (
-    Alliance,
     ChatIdentity,
     ChatWorkspace,
-    Partnership,
     Person,
     Quadrant,
     RoleAssignment,
-    School,
     Tenant,
 )
 
@@ -131,7 +130,7 @@ class SandboxService:
                     )
                 ).all()
             )
-            names = _scope_names(s, tenant)
+            names = scope_names(s, tenant, ((ScopeKind(r.scope_kind), r.scope_id) for r in roles))
         held: dict[int, list[str]] = {}
         for r in roles:
             held.setdefault(r.person_id, []).append(_role_words(r, names))
@@ -193,35 +192,10 @@ class SandboxService:
         self.calendars.forget()
 
 
-def _scope_names(s: Session, tenant: int) -> dict[tuple[str, int], str]:
-    """The names of the schools, partnerships, quadrants and alliances roles are held over."""
-    names: dict[tuple[str, int], str] = {}
-    for kind, rows in (
-        (
-            ScopeKind.SCHOOL,
-            s.exec(select(School.id, School.name).where(School.tenant_id == tenant)),
-        ),
-        (
-            ScopeKind.PARTNERSHIP,
-            s.exec(select(Partnership.id, Partnership.name).where(Partnership.tenant_id == tenant)),
-        ),
-        (
-            ScopeKind.QUADRANT,
-            s.exec(select(Quadrant.id, Quadrant.name).where(Quadrant.tenant_id == tenant)),
-        ),
-        (
-            ScopeKind.ALLIANCE,
-            s.exec(select(Alliance.id, Alliance.name).where(Alliance.tenant_id == tenant)),
-        ),
-    ):
-        names.update({(kind.value, row_id or 0): name for row_id, name in rows.all()})
-    return names
-
-
-def _role_words(role: RoleAssignment, names: dict[tuple[str, int], str]) -> str:
+def _role_words(role: RoleAssignment, names: Mapping[tuple[ScopeKind, int], str]) -> str:
     try:
         label = ROLE_LABELS[Role(role.role)]
     except ValueError:
         label = role.role.replace("_", " ").capitalize()
-    scope = names.get((role.scope_kind, role.scope_id))
+    scope = names.get((ScopeKind(role.scope_kind), role.scope_id))
     return f"{label}, {scope}" if scope else label

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel import select
 
@@ -81,5 +83,11 @@ async def test_the_job_purges_what_is_due_and_forgets_old_request_keys(db: Datab
     assert entry.platform == "system" and entry.detail == {"outbox_messages": {"count": 1}}
 
 
-def test_a_job_for_a_source_not_in_this_process_does_nothing() -> None:
-    purge_past_retention("not-a-source")
+def test_a_job_for_a_source_not_in_this_process_does_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="scheduler.housekeeping"):
+        purge_past_retention("not-a-source")
+    assert [r.getMessage() for r in caplog.records] == [
+        "no housekeeping source not-a-source in this process; job ignored"
+    ]

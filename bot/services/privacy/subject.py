@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
 from bot.errors import NotFound, UserError
-from storage.models import Person, Tenant
+from bot.services.people import find_person
+from storage.models import Tenant
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,6 @@ def find_subject(session: Session, la_code: int, person: str) -> Subject:
     wanted = person.strip()
     if not wanted:
         raise UserError("Say who: an e-mail address or a person id.")
-    query = select(Person).where(Person.tenant_id == tenant.id)
-    if wanted.isdigit():
-        row = session.exec(query.where(Person.id == int(wanted))).first()
-    elif "@" in wanted:
-        row = session.exec(query.where(func.lower(Person.email) == wanted.lower())).first()
-    else:
-        raise UserError(f"“{wanted}” is neither an e-mail address nor a person id.")
-    if row is None or row.id is None:
-        raise NotFound(
-            f"Nobody in LA {la_code}'s directory has the {'id' if wanted.isdigit() else 'e-mail'}"
-            f" {wanted}.",
-            hint="An erased person is found by their person id only.",
-        )
+    row = find_person(session, tenant.id, wanted, directory=f"LA {la_code}'s directory")
+    assert row.id is not None
     return Subject(tenant.id, la_code, row.id, row.name, row.email, row.erased_at is not None)
